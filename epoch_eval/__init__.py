@@ -1,0 +1,56 @@
+"""epoch_eval: honest whole-validation-set metrics and charts at every Keras epoch.
+
+`evaluate` and the result types import NumPy only; the Keras callback and the sinks are loaded
+on first use, so `import epoch_eval` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from epoch_eval.metrics import (
+    Evaluation,
+    PerClassMetrics,
+    PrecisionRecallCurve,
+    RocCurve,
+    evaluate,
+)
+
+if TYPE_CHECKING:
+    from epoch_eval.callback.epoch_evaluator import EpochEvaluator
+    from epoch_eval.sinks.base import EpochResult, Sink
+    from epoch_eval.sinks.history_logs import HistoryLogs
+    from epoch_eval.sinks.png_folder import PngFolder
+    from epoch_eval.sinks.stdout import Stdout
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "EpochEvaluator": "epoch_eval.callback.epoch_evaluator",
+    "EpochResult": "epoch_eval.sinks.base",
+    "Sink": "epoch_eval.sinks.base",
+    "HistoryLogs": "epoch_eval.sinks.history_logs",
+    "PngFolder": "epoch_eval.sinks.png_folder",
+    "Stdout": "epoch_eval.sinks.stdout",
+}
+
+__all__ = [
+    "EpochEvaluator",
+    "EpochResult",
+    "Evaluation",
+    "HistoryLogs",
+    "PerClassMetrics",
+    "PngFolder",
+    "PrecisionRecallCurve",
+    "RocCurve",
+    "Sink",
+    "Stdout",
+    "evaluate",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'epoch_eval' has no attribute {name!r}")

@@ -1,0 +1,168 @@
+"""`evaluate()`: exact whole-dataset classification metrics from labels and scores."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from epoch_eval.metrics import curves
+from epoch_eval.metrics.counting import CountingMetrics, multilabel_counts, single_label_counts
+from epoch_eval.metrics.result import (
+    Evaluation,
+    PerClassMetrics,
+    PrecisionRecallCurve,
+    RocCurve,
+    frozen_array,
+)
+from epoch_eval.metrics.targets import Targets, to_targets
+
+
+def evaluate(
+    y_true: Any,
+    y_score: Any,
+    *,
+    task: str | None = None,
+    threshold: float = 0.5,
+    average: str | None = None,
+    from_logits: bool = False,
+    sample_weight: Any = None,
+    class_names: Sequence[str] | None = None,
+) -> Evaluation:
+    """Compute F1, precision, recall, accuracy, ROC AUC, average precision, the confusion
+    matrix and the ROC and precision-recall curves over a whole dataset.
+
+    Values are defined exactly as scikit-learn defines them, with `zero_division=0`.
+
+    Args:
+        y_true: binary 0/1 labels `(n,)`/`(n, 1)`; multiclass class indices `(n,)`/`(n, 1)` or
+            one-hot `(n, C)`; multilabel multi-hot `(n, L)`.
+        y_score: binary positive-class scores `(n,)`/`(n, 1)` or a 2-column softmax `(n, 2)`;
+            multiclass and multilabel scores `(n, C)`.
+        task: `"binary"`, `"multiclass"`, `"multilabel"`, or None to infer it from the shapes:
+            one score column or two means binary, a 2-D `y_true` whose rows are not one-hot
+            means multilabel, anything else multiclass.
+        threshold: a binary or multilabel score `>= threshold` predicts the positive class.
+        average: `"binary"` (binary default), `"micro"`, `"macro"` (multiclass and multilabel
+            default) or `"weighted"`, for F1, precision and recall.
+        from_logits: apply a sigmoid (one column, multilabel) or a softmax (multiclass,
+            2-column binary) to `y_score` first.
+        sample_weight: `(n,)` non-negative weights applied to every count.
+        class_names: one name per class or label; default `"0"`, `"1"`, ...
+
+    Returns:
+        An immutable `Evaluation`.
+
+    Raises:
+        ValueError: when the inputs are malformed (mismatched lengths, empty, non-finite
+            scores, labels out of range, widths that do not fit, bad arguments).
+
+    Example:
+        >>> result = evaluate([0, 1, 1, 0], [0.2, 0.9, 0.4, 0.6])
+        >>> round(result.f1, 3), round(result.roc_auc, 3)
+        (0.5, 0.75)
+    """
+    targets = to_targets(
+        y_true, y_score, task=task, threshold=threshold, average=average,
+        from_logits=from_logits, sample_weight=sample_weight, class_names=class_names,
+    )
+    counts = _counting_metrics(targets)
+    roc, pr = _ranking_curves(targets)
+    labels = [curve.label for curve in roc]
+    roc_auc = _mean_defined(labels, [c.auc for c in roc], "roc_auc",
+                            "no positive or no negative sample")
+    pr_auc = _mean_defined(labels, [c.average_precision for c in pr], "pr_auc",
+                           "no positive sample")
+    many = targets.task != "binary"
+    return Evaluation(
+        task=targets.task,
+        n_samples=len(targets.labels),
+        class_names=targets.class_names,
+        threshold=targets.threshold,
+        average=targets.average,
+        f1=counts.average_f1,
+        precision=counts.average_precision,
+        recall=counts.average_recall,
+        accuracy=counts.accuracy,
+        roc_auc=roc_auc,
+        pr_auc=pr_auc,
+        confusion_matrix=frozen_array(counts.confusion_matrix),
+        per_class=PerClassMetrics(
+            targets.class_names,
+            *(frozen_array(v) for v in (counts.precision, counts.recall, counts.f1,
+                                        counts.support)),
+        ),
+        roc_curves=roc,
+        roc_micro=_micro_roc_curve(targets) if many else None,
+        roc_macro=curves.macro_roc_curve(roc) if many else None,
+        pr_curves=pr,
+    )
+
+
+def _counting_metrics(targets: Targets) -> CountingMetrics:
+    if targets.task == "multilabel":
+        predicted = targets.scores >= targets.threshold
+        return multilabel_counts(targets.labels, predicted, targets.sample_weight,
+                                 targets.average)
+    if targets.task == "binary":
+        predicted = (targets.scores >= targets.threshold).astype(np.intp)
+    else:
+        predicted = np.argmax(targets.scores, axis=1)
+    return single_label_counts(targets.labels, predicted, targets.n_classes,
+                               targets.sample_weight, targets.average)
+
+
+def _ranking_curves(
+    targets: Targets,
+) -> tuple[tuple[RocCurve, ...], tuple[PrecisionRecallCurve, ...]]:
+    """One sort per class (binary: the positive class) gives its ROC and PR curves."""
+    roc: list[RocCurve] = []
+    pr: list[PrecisionRecallCurve] = []
+    for name, truth, score in _one_vs_rest(targets):
+        counts = curves.rank(truth, score, targets.sample_weight)
+        roc.append(curves.roc_curve(counts, name))
+        pr.append(curves.precision_recall_curve(counts, name))
+    return tuple(roc), tuple(pr)
+
+
+def _one_vs_rest(targets: Targets):
+    """Yield `(class name, truth, score)` for each class that gets its own curves."""
+    if targets.task == "binary":
+        yield targets.class_names[1], targets.labels == 1, targets.scores
+        return
+    for k, name in enumerate(targets.class_names):
+        truth = targets.labels[:, k] if targets.task == "multilabel" else targets.labels == k
+        yield name, truth, targets.scores[:, k]
+
+
+def _micro_roc_curve(targets: Targets) -> RocCurve:
+    """ROC over every (sample, class) pair pooled, as scikit-learn's micro average."""
+    n_classes = targets.n_classes
+    if targets.task == "multilabel":
+        truth = targets.labels.reshape(-1)
+    else:
+        truth = np.zeros((len(targets.labels), n_classes), dtype=bool)
+        truth[np.arange(len(targets.labels)), targets.labels] = True
+        truth = truth.reshape(-1)
+    weight = targets.sample_weight
+    pooled_weight = None if weight is None else np.repeat(weight, n_classes)
+    counts = curves.rank(truth, targets.scores.reshape(-1), pooled_weight)
+    return curves.roc_curve(counts, "micro")
+
+
+def _mean_defined(labels: Sequence[str], values: Sequence[float], metric: str,
+                  why: str) -> float:
+    """Macro average over the classes where the metric is defined; warn about the others."""
+    array = np.asarray(values, dtype=np.float64)
+    undefined = [label for label, value in zip(labels, array, strict=True) if np.isnan(value)]
+    if undefined:
+        outcome = "it is nan" if len(undefined) == len(array) else "they are left out of it"
+        warnings.warn(
+            f"{metric} is undefined for {len(undefined)} class(es) with {why} in y_true: "
+            f"{undefined[:20]}; in the average, {outcome}.",
+            UserWarning, stacklevel=3,
+        )
+    defined = array[~np.isnan(array)]
+    return float(defined.mean()) if len(defined) else float("nan")

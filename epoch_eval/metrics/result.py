@@ -1,0 +1,154 @@
+"""The immutable result objects that `evaluate()` returns and every sink and chart consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Task = Literal["binary", "multiclass", "multilabel"]
+
+SCALAR_NAMES: tuple[str, ...] = ("f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc")
+
+
+def frozen_array(values: np.ndarray) -> np.ndarray:
+    """Return `values` as an array that cannot be written to."""
+    array = np.asarray(values)
+    array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True)
+class RocCurve:
+    """One ROC curve, as `sklearn.metrics.roc_curve` returns it (with `drop_intermediate=True`).
+
+    Attributes:
+        label: what the curve is for: a class name, `"micro"` or `"macro"`.
+        fpr, tpr: false and true positive rates, increasing.
+        thresholds: decreasing score thresholds, the first one `inf` (empty for `"macro"`).
+        auc: the area under the curve; nan where the class has no positives or no negatives.
+    """
+
+    label: str
+    fpr: np.ndarray
+    tpr: np.ndarray
+    thresholds: np.ndarray
+    auc: float
+
+
+@dataclass(frozen=True)
+class PrecisionRecallCurve:
+    """One precision-recall curve, as `sklearn.metrics.precision_recall_curve` returns it
+    (with `drop_intermediate=True`), and its average precision.
+
+    Attributes:
+        label: the class name.
+        precision, recall: recall decreasing to 0, where precision is 1.
+        thresholds: increasing score thresholds (one fewer than points).
+        average_precision: `average_precision_score`; nan where the class has no positives.
+        prevalence: the weighted fraction of positives, the precision of a random ranking.
+    """
+
+    label: str
+    precision: np.ndarray
+    recall: np.ndarray
+    thresholds: np.ndarray
+    average_precision: float
+    prevalence: float
+
+
+@dataclass(frozen=True)
+class PerClassMetrics:
+    """Per-class (per-label for multilabel) metrics, arrays aligned with `names`.
+
+    For binary tasks both classes are listed, as `precision_recall_fscore_support` does.
+    `support` is the weighted count of true samples of each class.
+    """
+
+    names: tuple[str, ...]
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Whole-dataset classification metrics, curves and confusion matrix.
+
+    Built by `epoch_eval.evaluate()`; every array is read-only.
+
+    Attributes:
+        task: `"binary"`, `"multiclass"` or `"multilabel"`.
+        n_samples: number of rows evaluated.
+        class_names: one name per class (per label for multilabel).
+        threshold: decision threshold on probabilities (binary and multilabel).
+        average: the averaging mode of `f1`, `precision` and `recall`.
+        f1, precision, recall, accuracy, roc_auc, pr_auc: the headline values.
+        confusion_matrix: `(C, C)` (rows true, columns predicted) or, for multilabel,
+            `(L, 2, 2)` as `sklearn.metrics.multilabel_confusion_matrix`.
+        per_class: per-class precision, recall, F1 and support.
+        roc_curves: one ROC curve per class (binary: the positive class only).
+        roc_micro, roc_macro: averaged ROC curves (None for binary).
+        pr_curves: one precision-recall curve per class (binary: the positive class only).
+        undefined_reason: why the metrics are nan, when they could not be computed at all
+            (for instance the model predicted NaN); None for a normal evaluation.
+    """
+
+    task: Task
+    n_samples: int
+    class_names: tuple[str, ...]
+    threshold: float
+    average: str
+    f1: float
+    precision: float
+    recall: float
+    accuracy: float
+    roc_auc: float
+    pr_auc: float
+    confusion_matrix: np.ndarray
+    per_class: PerClassMetrics
+    roc_curves: tuple[RocCurve, ...] = ()
+    roc_micro: RocCurve | None = None
+    roc_macro: RocCurve | None = None
+    pr_curves: tuple[PrecisionRecallCurve, ...] = ()
+    undefined_reason: str | None = field(default=None)
+
+    @property
+    def is_defined(self) -> bool:
+        """False when the metrics could not be computed (see `undefined_reason`)."""
+        return self.undefined_reason is None
+
+    def scalars(self) -> dict[str, float]:
+        """The headline metrics as plain Python floats, keyed by their names."""
+        return {name: float(getattr(self, name)) for name in SCALAR_NAMES}
+
+    @classmethod
+    def undefined(
+        cls,
+        *,
+        task: Task,
+        n_samples: int,
+        class_names: tuple[str, ...],
+        threshold: float,
+        average: str,
+        reason: str,
+    ) -> Evaluation:
+        """An evaluation whose every metric is nan, for an epoch that could not be scored."""
+        n = len(class_names)
+        shape = (n, 2, 2) if task == "multilabel" else (n, n)
+        nan_per_class = frozen_array(np.full(n, np.nan))
+        return cls(
+            task=task,
+            n_samples=n_samples,
+            class_names=class_names,
+            threshold=threshold,
+            average=average,
+            **dict.fromkeys(SCALAR_NAMES, float("nan")),
+            confusion_matrix=frozen_array(np.full(shape, np.nan)),
+            per_class=PerClassMetrics(
+                class_names, nan_per_class, nan_per_class, nan_per_class, nan_per_class
+            ),
+            undefined_reason=reason,
+        )
