@@ -32,6 +32,11 @@ class Sink:
     raise `ValueError`/`OSError` to stop before any training step), `write()` once per evaluated
     epoch, and `close()` in `on_train_end` (finish pending work here).
 
+    Timing: a sink whose `writes_logs` is True receives the epoch inside `on_epoch_end`, so the
+    keys it adds to `result.logs` reach `History` and the callbacks listed after the evaluator.
+    Every other sink receives it just after Keras has printed its own epoch line (at the next
+    `on_epoch_begin`, or `on_train_end`), so what it prints never cuts into the progress bar.
+
     Under a distributed strategy only the chief process calls sinks whose `chief_only` is True
     (the default), so files are written and lines printed once.
 
@@ -44,6 +49,7 @@ class Sink:
     """
 
     chief_only: ClassVar[bool] = True
+    writes_logs: ClassVar[bool] = False
 
     def open(self) -> None:
         """Prepare for a `fit()` run; raise `ValueError`/`OSError` if the sink cannot work."""

@@ -1,0 +1,147 @@
+"""Time `epoch_eval.evaluate()` against the scikit-learn calls that give the same values.
+
+Run from the repository root:
+
+    python benchmarks/bench_evaluate.py           # n=1,000,000 x C=10 and n=200,000 x C=100
+    python benchmarks/bench_evaluate.py --quick   # sizes ten times smaller
+
+For each size both sides run in the same process on the same data (multiclass, float32
+probabilities that sum to 1, labels correlated with the scores); the values are checked to agree
+to 1e-9 relative, and the best of a few repeats of each side is reported with the speed-up.
+Then the peak memory that `evaluate()` allocates (tracemalloc) is reported as a multiple of the
+size of `y_score`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from epoch_eval import evaluate
+
+FULL_SIZES = ((1_000_000, 10), (200_000, 100))
+QUICK_SIZES = ((100_000, 10), (20_000, 100))
+SCALARS = ("f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc")
+
+
+def make_data(n: int, n_classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Integer labels and float32 softmax probabilities, the true class's logit raised."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, size=n)
+    logits = rng.normal(size=(n, n_classes)).astype(np.float32)
+    logits[np.arange(n), labels] += 1.5
+    logits -= logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(logits)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return labels, probabilities.astype(np.float32)
+
+
+def with_epoch_eval(labels: np.ndarray, scores: np.ndarray) -> dict[str, object]:
+    result = evaluate(labels, scores)
+    return {**result.scalars(), "confusion_matrix": result.confusion_matrix}
+
+
+def with_sklearn(labels: np.ndarray, scores: np.ndarray) -> dict[str, object]:
+    n_classes = scores.shape[1]
+    classes = np.arange(n_classes)
+    predicted = scores.argmax(axis=1)
+    common = {"labels": classes, "average": "macro", "zero_division": 0}
+    one_hot = np.zeros(scores.shape, dtype=np.int8)
+    one_hot[np.arange(len(labels)), labels] = 1
+    return {
+        "f1": f1_score(labels, predicted, **common),
+        "precision": precision_score(labels, predicted, **common),
+        "recall": recall_score(labels, predicted, **common),
+        "accuracy": accuracy_score(labels, predicted),
+        "roc_auc": roc_auc_score(labels, scores, multi_class="ovr", average="macro",
+                                 labels=classes),
+        "pr_auc": average_precision_score(one_hot, scores, average="macro"),
+        "confusion_matrix": confusion_matrix(labels, predicted, labels=classes),
+    }
+
+
+def best_time(function: Callable[[], dict[str, object]], repeats: int):
+    """The fastest of `repeats` runs, and the values of the last one."""
+    best = float("inf")
+    values: dict[str, object] = {}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        values = function()
+        best = min(best, time.perf_counter() - start)
+    return best, values
+
+
+def check_agree(ours: dict[str, object], theirs: dict[str, object]) -> float:
+    """Raise if any value differs by more than 1e-9 relative; return the largest difference."""
+    worst = 0.0
+    for name in SCALARS:
+        a, b = float(ours[name]), float(theirs[name])  # type: ignore[arg-type]
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=0, err_msg=name)
+        worst = max(worst, abs(a - b) / abs(b) if b else abs(a - b))
+    np.testing.assert_array_equal(ours["confusion_matrix"], theirs["confusion_matrix"])
+    return worst
+
+
+def peak_memory(labels: np.ndarray, scores: np.ndarray) -> int:
+    """Peak bytes allocated (and traced) while `evaluate()` runs."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    evaluate(labels, scores)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="sizes ten times smaller")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of evaluate()")
+    parser.add_argument("--sklearn-repeats", type=int, default=2,
+                        help="repeats of the scikit-learn calls")
+    args = parser.parse_args()
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+
+    rows = []
+    for n, n_classes in sizes:
+        labels, scores = make_data(n, n_classes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # every class is present: nothing may warn
+            ours_s, ours = best_time(lambda: with_epoch_eval(labels, scores), args.repeats)
+            theirs_s, theirs = best_time(lambda: with_sklearn(labels, scores),
+                                         args.sklearn_repeats)
+        worst = check_agree(ours, theirs)
+        rows.append((n, n_classes, ours_s, theirs_s, theirs_s / ours_s, worst))
+
+    print(f"evaluate() vs scikit-learn (f1, precision, recall, accuracy, confusion_matrix, "
+          f"roc_auc_score ovr, average_precision_score), best of {args.repeats} / "
+          f"{args.sklearn_repeats} runs")
+    print(f"{'n':>10} {'C':>4} {'epoch_eval s':>13} {'sklearn s':>10} {'speed-up':>9} "
+          f"{'max rel diff':>13}")
+    for n, n_classes, ours_s, theirs_s, ratio, worst in rows:
+        print(f"{n:>10,} {n_classes:>4} {ours_s:>13.3f} {theirs_s:>10.3f} {ratio:>8.1f}x "
+              f"{worst:>13.1e}")
+
+    n, n_classes = sizes[0]
+    labels, scores = make_data(n, n_classes)
+    peak = peak_memory(labels, scores)
+    print(f"peak memory of evaluate() at {n:,} x {n_classes}: {peak / 2**20:.0f} MiB = "
+          f"{peak / scores.nbytes:.1f} x y_score ({scores.nbytes / 2**20:.0f} MiB, "
+          f"{scores.dtype})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Turn whatever a user passes as validation data into fresh, single-pass iterations of batches.
+
+Each batch is `(x, y, sample_weight)`, with `y` and `sample_weight` as NumPy arrays and `x` left
+as the model takes it. Labels always travel with their inputs: nothing here iterates a dataset
+twice, so a dataset that reshuffles on every iteration still pairs the right rows.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import keras
+import numpy as np
+
+# Keras' own data adapters turn arrays, tf.data and PyDataset into NumPy batches. They are
+# private API, so this module is the only place that touches them.
+from keras.src.trainers.data_adapters import get_data_adapter, is_tf_dataset
+
+Batch = tuple[Any, np.ndarray, "np.ndarray | None"]
+
+ACCEPTED = ("an `(x, y)` or `(x, y, sample_weight)` tuple of arrays, a `tf.data.Dataset`, "
+            "a `keras.utils.PyDataset`, or a zero-argument callable returning a fresh "
+            "iterable of `(x, y[, sample_weight])` batches")
+
+
+class ValidationData:
+    """Validation data that can be iterated once per evaluation, in a single pass.
+
+    Args:
+        data: see `ACCEPTED`.
+        batch_size: rows per batch for array data (default 32, as `Model.predict`).
+        steps: number of batches per evaluation; required for an infinite dataset.
+
+    Raises:
+        ValueError: for a single-use generator, an infinite dataset without `steps`, arrays of
+            different lengths, or anything of another kind.
+    """
+
+    def __init__(self, data: Any, *, batch_size: int | None = None, steps: int | None = None):
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"`batch_size` must be a positive integer or None. "
+                             f"Received: batch_size={batch_size!r}")
+        if steps is not None and (not isinstance(steps, int) or steps < 1):
+            raise ValueError(f"`steps` must be a positive integer or None. "
+                             f"Received: steps={steps!r}")
+        self.batch_size = batch_size
+        self.steps = steps
+        self._factory: Callable[[], Any] | None = None
+        self._adapter = None
+        if _is_single_use(data):
+            raise ValueError(
+                f"`validation_data` is a single-use {type(data).__name__}: it would be exhausted "
+                "after the first evaluation. Pass a zero-argument callable that returns a fresh "
+                "one instead, e.g. `validation_data=lambda: make_batches()`.")
+        if isinstance(data, tuple) and len(data) in (2, 3):
+            self.kind = "arrays"
+            self._adapter = _array_adapter(data, batch_size)
+        elif is_tf_dataset(data) or isinstance(data, keras.utils.PyDataset):
+            self.kind = "tf.data.Dataset" if is_tf_dataset(data) else "PyDataset"
+            self._adapter = get_data_adapter(data, shuffle=False)
+            if self._adapter.num_batches is None and steps is None and _is_infinite(data):
+                raise ValueError(
+                    f"`validation_data` is an infinite {self.kind}, so an evaluation would never "
+                    "end. Pass `steps=` (the number of batches to evaluate), or a finite "
+                    "dataset (drop `.repeat()`).")
+        elif callable(data) and not inspect.isclass(data):
+            self.kind = "callable"
+            self._factory = data
+        else:
+            raise ValueError(f"`validation_data` must be {ACCEPTED}. "
+                             f"Received: {type(data).__name__}")
+
+    def batches(self) -> Iterator[Batch]:
+        """A fresh pass over the data: `(x, y, sample_weight)` batches."""
+        if self._factory is not None:
+            batches = self._batches_from(self._factory())
+        else:
+            batches = self._adapter.get_numpy_iterator()
+        if self.steps is not None:
+            batches = itertools.islice(batches, self.steps)
+        for batch in batches:
+            yield _unpack(batch)
+
+    def _batches_from(self, fresh: Any) -> Iterable[Any]:
+        """Batches from what the user's callable returned this time."""
+        if isinstance(fresh, tuple) and len(fresh) in (2, 3):
+            return _array_adapter(fresh, self.batch_size).get_numpy_iterator()
+        if is_tf_dataset(fresh) or isinstance(fresh, keras.utils.PyDataset):
+            return get_data_adapter(fresh, shuffle=False).get_numpy_iterator()
+        if isinstance(fresh, Iterable) and not isinstance(fresh, (str, bytes, dict)):
+            return fresh
+        raise ValueError("The `validation_data` callable must return an iterable of "
+                         f"`(x, y[, sample_weight])` batches. It returned: {type(fresh).__name__}")
+
+
+def _array_adapter(data: tuple, batch_size: int | None):
+    x, y, *rest = data
+    weight = rest[0] if rest else None
+    if y is None:
+        raise ValueError("`validation_data` needs labels: pass `(x, y)` or "
+                         "`(x, y, sample_weight)`. Received y=None")
+    try:
+        return get_data_adapter(x, y, sample_weight=weight, batch_size=batch_size or 32,
+                                shuffle=False)
+    except ValueError as error:
+        sizes = {name: [int(np.shape(a)[0]) for a in keras.tree.flatten(value)]
+                 for name, value in (("x", x), ("y", y), ("sample_weight", weight))
+                 if value is not None}
+        raise ValueError(f"The arrays of `validation_data` must all have the same number of "
+                         f"rows. Received rows: {sizes}") from error
+
+
+def _unpack(batch: Any) -> Batch:
+    if isinstance(batch, list):
+        batch = tuple(batch)
+    if not isinstance(batch, tuple) or len(batch) not in (2, 3):
+        raise ValueError("Each validation batch must be `(x, y)` or `(x, y, sample_weight)`. "
+                         f"Received a batch of type {type(batch).__name__}"
+                         + (f" with {len(batch)} elements" if isinstance(batch, tuple) else ""))
+    x, y, weight = keras.utils.unpack_x_y_sample_weight(batch)
+    if y is None:
+        raise ValueError("A validation batch has no labels (y is None). Each batch must be "
+                         "`(x, y)` or `(x, y, sample_weight)`.")
+    y = keras.tree.map_structure(keras.ops.convert_to_numpy, y)
+    if weight is not None:
+        weight = keras.ops.convert_to_numpy(weight)
+    return x, y, weight
+
+
+def _is_single_use(data: Any) -> bool:
+    return inspect.isgenerator(data) or (isinstance(data, Iterator)
+                                         and not is_tf_dataset(data))
+
+
+def _is_infinite(data: Any) -> bool:
+    if is_tf_dataset(data):
+        import tensorflow as tf  # tf.data implies TensorFlow is there
+
+        return int(data.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
+    return True  # a PyDataset whose num_batches is None is endless

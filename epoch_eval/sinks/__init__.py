@@ -1,0 +1,11 @@
+"""Where each evaluated epoch goes: Keras logs, a folder of PNG charts, standard output.
+
+Nothing here imports Keras or TensorFlow; Matplotlib is imported only where charts are drawn.
+"""
+
+from epoch_eval.sinks.base import EpochResult, Sink
+from epoch_eval.sinks.history_logs import HistoryLogs
+from epoch_eval.sinks.png_folder import PngFolder
+from epoch_eval.sinks.stdout import Stdout
+
+__all__ = ["EpochResult", "HistoryLogs", "PngFolder", "Sink", "Stdout"]

@@ -1,0 +1,66 @@
+"""`HistoryLogs`: put the epoch's metrics into Keras' `logs`, hence into `History`."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import ClassVar
+
+from epoch_eval.sinks.base import EpochResult, Sink
+
+
+class HistoryLogs(Sink):
+    """Write the epoch's metrics into Keras' `logs` as Python floats.
+
+    With the default prefix the keys are `val_f1`, `val_precision`, `val_recall`,
+    `val_accuracy`, `val_roc_auc` and `val_pr_auc`. They reach `history.history`, the printed
+    epoch line, and every callback listed after the evaluator (EarlyStopping, ModelCheckpoint,
+    CSVLogger, ReduceLROnPlateau, TensorBoard).
+
+    A key that is already in `logs` (Keras' own `val_accuracy` from
+    `compile(metrics=["accuracy"])`, say) is never overwritten; one warning suggests another
+    prefix.
+
+    Args:
+        prefix: prepended to each metric name.
+        per_class: also write `{prefix}{metric}_{class name}` for precision, recall and F1.
+    """
+
+    chief_only: ClassVar[bool] = False  # every worker's History needs the values
+    writes_logs: ClassVar[bool] = True
+
+    def __init__(self, prefix: str = "val_", *, per_class: bool = False) -> None:
+        if not isinstance(prefix, str):
+            raise ValueError(f"`prefix` must be a string. Received: prefix={prefix!r}")
+        self.prefix = prefix
+        self.per_class = per_class
+        self._warned: set[str] = set()
+
+    def open(self) -> None:
+        self._warned = set()
+
+    def write(self, result: EpochResult) -> None:
+        evaluation = result.evaluation
+        values = {f"{self.prefix}{name}": value for name, value in evaluation.scalars().items()}
+        if self.per_class:
+            per_class = evaluation.per_class
+            for metric in ("precision", "recall", "f1"):
+                for name, value in zip(per_class.names, getattr(per_class, metric), strict=True):
+                    values[f"{self.prefix}{metric}_{_key_safe(name)}"] = float(value)
+        collisions = [key for key in values if key in result.logs]
+        for key, value in values.items():
+            if key not in result.logs:
+                result.logs[key] = value
+        new = sorted(set(collisions) - self._warned)
+        if new:
+            self._warned.update(new)
+            warnings.warn(
+                f"epoch_eval: {new} already in the epoch's logs (from compile(metrics=...) or "
+                "another callback) and were left as they are. Pass another prefix, e.g. "
+                "HistoryLogs(prefix='val_ee_'), to log epoch_eval's values too.",
+                UserWarning, stacklevel=2,
+            )
+
+
+def _key_safe(name: str) -> str:
+    return re.sub(r"\W+", "_", name).strip("_") or "class"

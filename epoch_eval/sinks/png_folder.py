@@ -1,0 +1,105 @@
+"""`PngFolder`: a folder of chart PNGs, one file per chart and epoch."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from epoch_eval.sinks.base import EpochResult, Sink
+from epoch_eval.sinks.chart_worker import ChartJob, ChartWorker
+
+CHART_NAMES: tuple[str, ...] = ("confusion_matrix", "roc_curve", "pr_curve")
+
+
+class PngFolder(Sink):
+    """Save charts of every evaluated epoch as `{directory}/{chart}_epoch_{NNN}.png`.
+
+    Charts are drawn off the training thread (in a child process by default) with a bounded
+    backlog, each file is written atomically (a temporary file, then a rename), and all files
+    are complete when `fit()` returns. A chart that fails to draw is a warning, never an error;
+    an epoch whose metrics are nan (the model predicted NaN) gets no charts.
+
+    Args:
+        directory: the folder; created in `on_train_begin` if missing.
+        charts: any of `"confusion_matrix"`, `"roc_curve"`, `"pr_curve"`.
+        max_pending: epochs whose charts may wait to be drawn before training waits for them.
+        use_process: draw in a separate process (the default, so drawing never competes with
+            training for Python's GIL); False draws on a background thread.
+
+    Raises:
+        ValueError: for an unknown chart name or a bad `max_pending`.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        charts: Sequence[str] = CHART_NAMES,
+        *,
+        max_pending: int = 4,
+        use_process: bool = True,
+    ) -> None:
+        if isinstance(charts, str):
+            charts = (charts,)
+        unknown = [chart for chart in charts if chart not in CHART_NAMES]
+        if unknown or not charts:
+            raise ValueError(f"Invalid `charts` argument value. Expected a non-empty selection "
+                             f"of {CHART_NAMES}. Received: charts={tuple(charts)!r}")
+        if not isinstance(max_pending, int) or max_pending < 1:
+            raise ValueError(f"`max_pending` must be a positive integer. "
+                             f"Received: max_pending={max_pending!r}")
+        self.directory = Path(directory)
+        self.charts = tuple(dict.fromkeys(charts))
+        self.max_pending = max_pending
+        self.use_process = use_process
+        self._worker: ChartWorker | None = None
+
+    def path_for(self, chart: str, epoch: int) -> Path:
+        """The file of `chart` at the 1-based `epoch`."""
+        return self.directory / f"{chart}_epoch_{epoch:03d}.png"
+
+    def open(self) -> None:
+        """Create the folder and check that it can be written to.
+
+        Raises:
+            OSError: if the path is a file, or the folder cannot be created or written.
+        """
+        if self.directory.exists() and not self.directory.is_dir():
+            raise NotADirectoryError(f"PngFolder: {str(self.directory)!r} exists and is not a "
+                                     "folder; pass the path of a folder for the charts.")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".epoch_eval_probe_"):
+                pass
+        except OSError as error:
+            raise OSError(error.errno, f"PngFolder: cannot write charts to "
+                          f"{str(self.directory)!r}: {error.strerror or error}") from error
+        self.close()
+        self._worker = ChartWorker(max_pending=self.max_pending, use_process=self.use_process)
+
+    def write(self, result: EpochResult) -> None:
+        if self._worker is None:
+            self.open()
+        assert self._worker is not None
+        self._warn(self._worker.take_failures())
+        evaluation = result.evaluation
+        if not evaluation.is_defined:
+            warnings.warn(f"epoch_eval: no charts for epoch {result.epoch}: "
+                          f"{evaluation.undefined_reason}", RuntimeWarning, stacklevel=2)
+            return
+        paths = {chart: str(self.path_for(chart, result.epoch)) for chart in self.charts}
+        self._worker.submit(ChartJob(result.epoch, evaluation, paths))
+
+    def close(self) -> None:
+        """Wait until every chart is written."""
+        if self._worker is not None:
+            worker, self._worker = self._worker, None
+            self._warn(worker.close())
+
+    @staticmethod
+    def _warn(failures: list[str]) -> None:
+        for failure in failures:
+            warnings.warn(f"epoch_eval: {failure}; training goes on.", RuntimeWarning,
+                          stacklevel=3)
