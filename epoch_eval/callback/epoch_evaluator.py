@@ -14,6 +14,7 @@ from epoch_eval.callback.predictions import (
     OutputKey,
     Predictions,
     check_output_key,
+    labels_only,
     predict_batches,
 )
 from epoch_eval.callback.validation_data import ValidationData
@@ -200,10 +201,8 @@ class EpochEvaluator(keras.callbacks.Callback):
                                  distributed=self._distributed)
         y_true, sample_weight = sample.y_true, sample.sample_weight
         if self.validation_data.kind == "arrays":  # all labels are at hand: check them all
-            everything = [(y, w) for _, y, w in self.validation_data.batches()]
-            y_true = np.concatenate([y for y, _ in everything])
-            weights = [w for _, w in everything]
-            sample_weight = None if weights[0] is None else np.concatenate(weights)
+            y_true, sample_weight = labels_only(self.model, self.validation_data.batches(),
+                                                self.output)
         scores = np.broadcast_to(np.full(sample.y_score.shape[1:], 0.5, dtype=np.float32),
                                  (len(y_true), *sample.y_score.shape[1:]))
         try:

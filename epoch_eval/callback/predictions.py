@@ -83,9 +83,9 @@ def predict_batches(model: keras.Model, batches: Iterable[Batch], output: Output
 
     def inputs() -> Iterator[Any]:
         for x, y, weight in batches:
-            labels.append(np.asarray(select_output(y, output, names)))
-            weights.append(None if weight is None else np.asarray(select_output(
-                weight, output, names)))
+            y, weight = _selected_labels(y, weight, output, names)
+            labels.append(y)
+            weights.append(weight)
             yield x
 
     if distributed:
@@ -101,6 +101,23 @@ def predict_batches(model: keras.Model, batches: Iterable[Batch], output: Output
         y_score=np.concatenate(scores),
         sample_weight=_concatenate_weights(weights),
     )
+
+
+def labels_only(model: keras.Model, batches: Iterable[Batch],
+                output: OutputKey) -> tuple[np.ndarray, np.ndarray | None]:
+    """The labels and weights of every batch, without predicting (to check them all)."""
+    names = output_names(model)
+    pairs = [_selected_labels(y, weight, output, names) for _, y, weight in batches]
+    return (np.concatenate([y for y, _ in pairs]),
+            _concatenate_weights([weight for _, weight in pairs]))
+
+
+def _selected_labels(y: Any, weight: Any, output: OutputKey,
+                     names: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    y = np.asarray(select_output(y, output, names))
+    if weight is not None:
+        weight = np.asarray(select_output(weight, output, names))
+    return y, weight
 
 
 def _to_numpy(values: Any) -> np.ndarray:

@@ -1,14 +1,16 @@
 """Draw charts in a separate Python process, so drawing never competes with training for the GIL.
 
 `ChartWorker` (in the training process) sends `ChartJob`s over a pipe to `main()` (in a fresh
-Python child that imports neither the user's script nor TensorFlow), which draws and saves them and answers
-with the failures. At most `max_pending` jobs are in flight; `submit` waits for a free slot. If
-the child cannot start or dies, the jobs it had not finished, and all later ones, are drawn on a
-background thread of the training process instead, so no epoch's files go missing.
+Python child that imports neither the user's script nor TensorFlow), which draws and saves them
+and answers with the failures. At most `max_pending` jobs are in flight; `submit` waits for a
+free slot. If the child cannot start or dies, the jobs it had not finished, and all later ones,
+are drawn on a background thread of the training process instead, so no epoch's files go
+missing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
@@ -94,10 +96,8 @@ class ChartWorker:
         """Wait until every submitted job is drawn, stop the child; return pending failures."""
         process = self._process
         if process is not None:
-            try:
+            with contextlib.suppress(OSError):
                 process.stdin.close()  # end of jobs
-            except OSError:
-                pass
             if self._reader is not None:
                 self._reader.join()
             process.wait()
@@ -170,10 +170,8 @@ def main() -> None:
     """The child's loop: read jobs from stdin until it closes, answer on stdout."""
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt replies
-    try:
+    with contextlib.suppress(OSError):
         os.nice(5)  # training comes first; charts catch up in the gaps
-    except OSError:
-        pass
     jobs = sys.stdin.buffer
     while True:
         try:

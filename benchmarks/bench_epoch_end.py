@@ -1,0 +1,164 @@
+"""What epoch_eval costs per epoch, against no callback and against the naive blog callback.
+
+One setup, measured three ways in one run: digits (scikit-learn's bundled set), a 64-32-10 MLP,
+20 epochs, validation data passed to `fit`.
+
+- none: no callback;
+- epoch_eval: `EpochEvaluator` with `HistoryLogs` and `PngFolder` drawing all three charts;
+- naive: what the blog callback of seed 000 does: `predict`, then two pyplot figures at 16x12
+  inches, drawn on the training thread and never closed.
+
+Each way runs in a fresh Python process, `--repeats` times, interleaved; the best wall time is
+kept (machines here are noisy). RSS growth is the training process's RSS after the last epoch
+minus after the first; the chart process's own RSS is reported beside it.
+
+Run: python benchmarks/bench_epoch_end.py [--epochs 20] [--repeats 3]
+Targets: epoch_eval / none <= 1.5, naive / epoch_eval >= 3, epoch_eval RSS growth <= 40 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import matplotlib
+import numpy as np
+import psutil
+from sklearn.datasets import load_digits
+from sklearn.metrics import auc, confusion_matrix, roc_curve
+from sklearn.model_selection import train_test_split
+
+VARIANTS = ("none", "epoch_eval", "naive")
+
+
+class NaiveBlogCallback(keras.callbacks.Callback):
+    """Seed 000's callback, ported to Keras 3 only as far as it must be to run."""
+
+    def __init__(self, validation_data, output):
+        super().__init__()
+        self.validation_data = validation_data
+        self.output = output
+
+    def on_epoch_end(self, epoch, logs=None):
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        x, y = self.validation_data
+        y_score = self.model.predict(x)
+        matrix = confusion_matrix(y, np.argmax(y_score, axis=1))
+        plt.figure(figsize=(16, 12))  # never closed, as in the blog
+        plt.imshow(matrix, cmap="Blues")
+        for (i, j), value in np.ndenumerate(matrix):
+            plt.text(j, i, str(value), ha="center", va="center")
+        plt.title("Confusion matrix")
+        plt.colorbar()
+        plt.savefig(os.path.join(self.output, f"confusion_matrix_{epoch}.png"))
+        plt.figure(figsize=(16, 12))
+        for k in range(y_score.shape[1]):
+            fpr, tpr, _ = roc_curve(y == k, y_score[:, k])
+            plt.plot(fpr, tpr, label=f"class {k} (area = {auc(fpr, tpr):.2f})")
+        plt.plot([0, 1], [0, 1], "k--")
+        plt.legend(loc="lower right")
+        plt.title("ROC curves")
+        plt.savefig(os.path.join(self.output, f"roc_{epoch}.png"))
+
+
+def run_variant(variant: str, epochs: int, output: str) -> dict[str, float]:
+    """Train once with `variant` and measure it (runs inside a fresh process)."""
+    keras.utils.set_random_seed(0)
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, random_state=0,
+                                                      stratify=y)
+    model = keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    process = psutil.Process()
+    rss: list[int] = []
+    chart_process_rss: list[int] = [0]
+
+    class RecordRss(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            rss.append(process.memory_info().rss)
+            children = process.children()
+            chart_process_rss.append(sum(c.memory_info().rss for c in children))
+
+    callbacks: list[keras.callbacks.Callback] = []
+    if variant == "epoch_eval":
+        from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder
+
+        callbacks.append(EpochEvaluator((x_val, y_val),
+                                        sinks=[HistoryLogs(), PngFolder(output)]))
+    elif variant == "naive":
+        callbacks.append(NaiveBlogCallback((x_val, y_val), output))
+    callbacks.append(RecordRss())
+    start = time.perf_counter()
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0,
+              validation_data=(x_val, y_val), callbacks=callbacks)
+    wall = time.perf_counter() - start
+    rss.append(process.memory_info().rss)
+    files = len(os.listdir(output))
+    return {"wall": wall, "rss_growth_mb": (rss[-1] - rss[0]) / 2**20, "files": files,
+            "per_epoch": wall / epochs, "chart_process_mb": max(chart_process_rss) / 2**20}
+
+
+def measure_in_subprocess(variant: str, epochs: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix=f"bench_{variant}_") as output:
+        completed = subprocess.run(
+            [sys.executable, __file__, "--child", variant, "--epochs", str(epochs),
+             "--output", output],
+            capture_output=True, text=True, check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"{variant} failed:\n{completed.stderr[-3000:]}")
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", choices=VARIANTS)
+    parser.add_argument("--output")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_variant(args.child, args.epochs, args.output)))
+        return
+    runs: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
+    for repeat in range(args.repeats):
+        for variant in VARIANTS:
+            result = measure_in_subprocess(variant, args.epochs)
+            runs[variant].append(result)
+            print(f"repeat {repeat + 1}: {variant:>10}  wall {result['wall']:6.2f} s  "
+                  f"RSS growth {result['rss_growth_mb']:6.1f} MB  files {result['files']}",
+                  flush=True)
+    best = {variant: min(runs[variant], key=lambda r: r["wall"]) for variant in VARIANTS}
+    overhead = best["epoch_eval"]["wall"] / best["none"]["wall"]
+    speedup = best["naive"]["wall"] / best["epoch_eval"]["wall"]
+    growth = max(r["rss_growth_mb"] for r in runs["epoch_eval"])
+    naive_growth = max(r["rss_growth_mb"] for r in runs["naive"])
+    print(f"\n{args.epochs} epochs, best of {args.repeats}:")
+    for variant in VARIANTS:
+        print(f"  {variant:>10}: {best[variant]['wall']:6.2f} s "
+              f"({best[variant]['per_epoch'] * 1000:5.0f} ms/epoch)")
+    print(f"  wall(epoch_eval) / wall(no callback) = {overhead:.2f}   (target <= 1.5)")
+    print(f"  wall(naive) / wall(epoch_eval)       = {speedup:.2f}   (target >= 3)")
+    print(f"  epoch_eval RSS growth (worst)        = {growth:.1f} MB (target <= 40 MB); "
+          f"naive: {naive_growth:.1f} MB")
+    chart_mb = max(r["chart_process_mb"] for r in runs["epoch_eval"])
+    print(f"  epoch_eval chart process RSS (peak)  = {chart_mb:.1f} MB (a separate process)")
+
+
+if __name__ == "__main__":
+    main()
