@@ -1,0 +1,41 @@
+"""Distributed runs: every replica predicts, the chief alone writes files and prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import mlp
+
+import epoch_eval.callback.epoch_evaluator as epoch_evaluator_module
+from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    script = Path(__file__).with_name("distributed_fit.py")
+    completed = subprocess.run([sys.executable, str(script), str(tmp_path)],
+                               capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert summary["replicas"] == 2
+    assert len(summary["val_f1"]) == 2
+    assert summary["n_samples"] == summary["n_val"]  # no row counted once per replica
+    assert summary["f1"] == pytest.approx(summary["sklearn_f1"], rel=1e-9)
+    assert summary["files"] == sorted(f"{chart}_epoch_{epoch:03d}.png"
+                                      for chart in ("confusion_matrix", "pr_curve", "roc_curve")
+                                      for epoch in (1, 2))
+    assert summary["printed_lines"] == 2
+
+
+def test_workers_other_than_the_chief_only_fill_logs(digits, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(epoch_evaluator_module, "is_chief", lambda model: False)
+    x_train, y_train, x_val, y_val = digits
+    model = mlp(64, 10)
+    history = model.fit(x_train, y_train, epochs=1, verbose=0, callbacks=[EpochEvaluator(
+        (x_val, y_val), sinks=[HistoryLogs(), PngFolder(tmp_path / "charts"), Stdout()])])
+    assert "val_f1" in history.history
+    assert not (tmp_path / "charts").exists()
+    assert "epoch_eval epoch" not in capsys.readouterr().out
