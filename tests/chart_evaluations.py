@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
 from epoch_eval import Evaluation, evaluate
 
 
-def multiclass(n_classes: int, n: int = 600, *, seed: int = 0, names: bool = True,
-               **kwargs) -> Evaluation:
-    """A fair multiclass model: the true class's logit gets a random boost."""
+def multiclass(n_classes: int, n: int = 600, *, seed: int = 0,
+               names: bool | Sequence[str] = True, **kwargs) -> Evaluation:
+    """A fair multiclass model: the true class's logit gets a random boost.
+
+    `names`: True for "class_00", ...; False for evaluate()'s default; or the names.
+    """
     rng = np.random.default_rng(seed)
     y = rng.integers(0, n_classes, n)
     logits = rng.normal(size=(n, n_classes))
     logits[np.arange(n), y] += 3.0 * rng.random(n)
     scores = np.exp(logits)
     scores /= scores.sum(axis=1, keepdims=True)
-    class_names = [f"class_{k:02d}" for k in range(n_classes)] if names else None
+    if names is True:
+        class_names = [f"class_{k:02d}" for k in range(n_classes)]
+    else:
+        class_names = list(names) if names else None
     return evaluate(y, scores, class_names=class_names, **kwargs)
 
 

@@ -14,10 +14,13 @@ from matplotlib.lines import Line2D
 
 from epoch_eval.charts._figure import class_colors, short_name
 from epoch_eval.charts.thinning import thin_curve
+from epoch_eval.metrics.result import Evaluation
 
 HIGHLIGHTED = 5
 """How many classes, the lowest-scoring, a chart with too many classes names in its legend."""
 OTHERS_COLOUR = "0.65"
+LEGEND_CLASSES = 10
+"""The default of `max_legend_classes`: the most classes a legend names one by one."""
 INSIDE_LEGEND_ENTRIES = 4
 """A legend with more entries than this goes to the right of the axes, off the curves."""
 
@@ -120,7 +123,7 @@ def draw_curve_chart(
         low = min(curve.score for curve in others)
         high = max(curve.score for curve in others)
         handles.append(Line2D([], [], color=OTHERS_COLOUR, linewidth=0.7))
-        texts.append(f"{len(others)} other {plural(noun)} ({metric} {low:.2f}\u2013{high:.2f})")
+        texts.append(f"{len(others)} other {plural(noun)} ({metric} {low:.3f}\u2013{high:.3f})")
     if chance is not None and chance_line is not None:
         handles.append(chance_line)
         texts.append(legend_text("Chance level", metric, chance.score))
@@ -139,8 +142,13 @@ def draw_curve_chart(
         if len(handles) > INSIDE_LEGEND_ENTRIES:
             legend = ax.legend(handles, texts, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                                borderaxespad=0.0, fontsize=font_size, frameon=False)
+            # the square axes shrink towards the left, so the legend beside them keeps the
+            # room constrained layout made for it
+            ax.set_anchor("W")
         else:
             legend = ax.legend(handles, texts, loc=inside_loc, fontsize=font_size)
+        for text in legend.get_texts():
+            text.set_parse_math(False)  # class names are plain text, "$" included
     return CurvePlot(ax, lines, average_lines.get("micro"), average_lines.get("macro"),
                      chance_line, legend, tuple(curve.label for curve in named), skipped)
 
@@ -151,8 +159,25 @@ def plural(noun: str) -> str:
 
 
 def legend_text(name: str, metric: str, score: float) -> str:
-    """The legend entry of one curve, as scikit-learn writes it: "cat (AUC = 0.93)"."""
-    return f"{name} ({metric} = {score:.2f})"
+    """The legend entry of one curve: "cat (AUC = 0.931)".
+
+    Three decimals, not scikit-learn's two: a trained model's classes often all sit between
+    0.99 and 1, where two decimals would show "1.00" for a class that is not perfect.
+    """
+    return f"{name} ({metric} = {score:.3f})"
+
+
+def curve_figsize(evaluation: Evaluation, metric: str) -> tuple[float, float]:
+    """6.4x4.8 inches when the legend fits inside the axes (binary); otherwise wide enough
+    for square axes and the legend beside them, whose width follows the longest entry."""
+    if evaluation.task == "binary":
+        return 6.4, 4.8
+    names = [short_name(name) for name in evaluation.class_names] + ["macro-average"]
+    entry = max(len(name) for name in names) + len(legend_text("", metric, 0.0))
+    if len(names) - 1 > LEGEND_CLASSES:
+        entry = max(entry, len(f"100 other classes ({metric} 0.000\u20130.000)"))
+    # axes (with their tick labels) ~5.2 in; an entry: a 0.45 in handle, ~0.065 in a character
+    return min(max(6.4, 5.2 + 0.55 + 0.065 * entry), 9.6), 5.2
 
 
 def finish_unit_axes(ax: Axes, xlabel: str, ylabel: str) -> None:

@@ -78,7 +78,8 @@ def plot_confusion_matrix(
     Each cell shows its count (weighted counts formatted compactly) over its row-normalised
     rate ("12\\n80%"). The colour is the row-normalised rate, so that a rare class's errors are
     as visible as a frequent one's. Font sizes follow the size of a cell; when cells are too
-    small for legible text (about 60 classes in the default figure) the texts are left out.
+    small for legible text (beyond about 50 classes in `render_chart`'s figure) the texts
+    are left out.
 
     A multilabel evaluation gets one small 2x2 panel per label (rows and columns "negative"
     and "positive"), titled with the label's name, in a grid.
@@ -107,7 +108,8 @@ def plot_confusion_matrix(
                   for k, panel_ax in enumerate(panel_axes)]
         _, cols = _grid_shape(len(panels))
         for k, (panel, name) in enumerate(zip(panels, evaluation.class_names, strict=True)):
-            panel.ax.set_title(short_name(name), fontsize=panel.ax.xaxis.label.get_size())
+            panel.ax.set_title(short_name(name), fontsize=panel.ax.xaxis.label.get_size(),
+                               parse_math=False)
             if k % cols:
                 panel.ax.set_ylabel("")
                 panel.ax.tick_params(axis="y", labelleft=False)
@@ -205,10 +207,13 @@ def _draw_matrix(
             for j in range(n):
                 texts[i, j] = ax.text(j, i, labels[i][j], ha="center", va="center",
                                       fontsize=font_size,
-                                      color=_text_colour(colour_map, rates[i, j]))
+                                      color=_text_colour(colour_map, rates[i, j]),
+                                      # inside the axes: the layout need not measure them
+                                      in_layout=False)
     tick_size = _tick_font_size(cell)
-    ax.set_xticks(np.arange(n), labels=names, fontsize=tick_size)
-    ax.set_yticks(np.arange(n), labels=names, fontsize=tick_size)
+    # class names are plain text: "$5-$10" must not be read as mathtext
+    ax.set_xticks(np.arange(n), labels=names, fontsize=tick_size, parse_math=False)
+    ax.set_yticks(np.arange(n), labels=names, fontsize=tick_size, parse_math=False)
     if max(len(name) for name in names) * 0.6 * tick_size > 0.9 * cell:
         if n > 30:
             ax.tick_params(axis="x", labelrotation=90)

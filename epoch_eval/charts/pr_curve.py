@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.axes import Axes
 
-from epoch_eval.charts._curves import Curve, CurvePlot, draw_curve_chart, finish_unit_axes
+from epoch_eval.charts._curves import (
+    LEGEND_CLASSES,
+    Curve,
+    CurvePlot,
+    curve_figsize,
+    draw_curve_chart,
+    finish_unit_axes,
+)
 from epoch_eval.charts._figure import axes_or_new, check_drawable
 from epoch_eval.metrics.result import Evaluation
 
@@ -14,12 +21,12 @@ def plot_pr_curve(
     evaluation: Evaluation,
     *,
     ax: Axes | None = None,
-    max_legend_classes: int = 10,
+    max_legend_classes: int = LEGEND_CLASSES,
     thin: bool = True,
 ) -> CurvePlot:
     """Draw the one-vs-rest precision-recall curve of each class as a step curve
     (`drawstyle="steps-post"`, as scikit-learn's `PrecisionRecallDisplay`), with the average
-    precision of each in the legend ("cat (AP = 0.88)").
+    precision of each in the legend ("cat (AP = 0.884)").
 
     A binary evaluation has the positive class's curve and a chance line at its prevalence
     (the precision of a random ranking). Classes without positive samples have no curve;
@@ -59,5 +66,5 @@ def plot_pr_curve(
 
 
 def pr_curve_figsize(evaluation: Evaluation) -> tuple[float, float]:
-    """6.4x4.8 inches for a legend inside the axes (binary), wider for one beside it."""
-    return (6.4, 4.8) if evaluation.task == "binary" else (8.0, 5.2)
+    """6.4x4.8 inches for binary (legend inside); wider for a legend beside the axes."""
+    return curve_figsize(evaluation, "AP")

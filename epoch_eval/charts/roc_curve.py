@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.axes import Axes
 
-from epoch_eval.charts._curves import Curve, CurvePlot, draw_curve_chart, finish_unit_axes
+from epoch_eval.charts._curves import (
+    LEGEND_CLASSES,
+    Curve,
+    CurvePlot,
+    curve_figsize,
+    draw_curve_chart,
+    finish_unit_axes,
+)
 from epoch_eval.charts._figure import axes_or_new, check_drawable
 from epoch_eval.metrics.result import Evaluation
 
@@ -17,11 +24,11 @@ def plot_roc_curve(
     evaluation: Evaluation,
     *,
     ax: Axes | None = None,
-    max_legend_classes: int = 10,
+    max_legend_classes: int = LEGEND_CLASSES,
     thin: bool = True,
 ) -> CurvePlot:
     """Draw the one-vs-rest ROC curve of each class, the micro and macro averages, and the
-    chance diagonal, with the AUC of each in the legend ("cat (AUC = 0.93)").
+    chance diagonal, with the AUC of each in the legend ("cat (AUC = 0.931)").
 
     A binary evaluation has a single curve, that of the positive class. Classes without
     positive or without negative samples have no ROC curve; they are listed in the legend as
@@ -62,5 +69,5 @@ def plot_roc_curve(
 
 
 def roc_curve_figsize(evaluation: Evaluation) -> tuple[float, float]:
-    """6.4x4.8 inches for a legend inside the axes (binary), wider for one beside it."""
-    return (6.4, 4.8) if evaluation.task == "binary" else (8.0, 5.2)
+    """6.4x4.8 inches for binary (legend inside); wider for a legend beside the axes."""
+    return curve_figsize(evaluation, "AUC")
