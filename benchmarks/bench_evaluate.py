@@ -74,13 +74,14 @@ def with_sklearn(labels: np.ndarray, scores: np.ndarray) -> dict[str, object]:
     }
 
 
-def best_time(function: Callable[[], dict[str, object]], repeats: int):
-    """The fastest of `repeats` runs, and the values of the last one."""
+def best_time(function: Callable[..., dict[str, object]], labels: np.ndarray,
+              scores: np.ndarray, repeats: int):
+    """The fastest of `repeats` runs of `function(labels, scores)`, and its values."""
     best = float("inf")
     values: dict[str, object] = {}
     for _ in range(repeats):
         start = time.perf_counter()
-        values = function()
+        values = function(labels, scores)
         best = min(best, time.perf_counter() - start)
     return best, values
 
@@ -120,9 +121,8 @@ def main() -> None:
         labels, scores = make_data(n, n_classes)
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # every class is present: nothing may warn
-            ours_s, ours = best_time(lambda: with_epoch_eval(labels, scores), args.repeats)
-            theirs_s, theirs = best_time(lambda: with_sklearn(labels, scores),
-                                         args.sklearn_repeats)
+            ours_s, ours = best_time(with_epoch_eval, labels, scores, args.repeats)
+            theirs_s, theirs = best_time(with_sklearn, labels, scores, args.sklearn_repeats)
         worst = check_agree(ours, theirs)
         rows.append((n, n_classes, ours_s, theirs_s, theirs_s / ours_s, worst))
 

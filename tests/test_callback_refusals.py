@@ -104,7 +104,7 @@ def test_bad_arguments_fail_at_construction(digits, kwargs, match):
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
-    ({"charts": ("roc",)}, "Invalid `charts`.*'roc'"),
+    ({"charts": ("roc",)}, "Unknown chart name.*Received: 'roc'"),
     ({"charts": ()}, "Invalid `charts`"),
     ({"max_pending": 0}, "`max_pending` must be a positive integer"),
 ])

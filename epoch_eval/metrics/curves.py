@@ -16,7 +16,11 @@ from epoch_eval.metrics.result import PrecisionRecallCurve, RocCurve, frozen_arr
 
 @dataclass(frozen=True)
 class RankedCounts:
-    """Cumulative weighted false and true positives at each distinct score, highest first."""
+    """Cumulative weighted false and true positives at each distinct score, highest first.
+
+    Without weights the counts are int64; `thresholds` keeps the dtype of the scores. The
+    curves made from them are float64.
+    """
 
     fps: np.ndarray
     tps: np.ndarray
@@ -32,7 +36,7 @@ class RankedCounts:
 
 
 def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None) -> RankedCounts:
-    """Sort once by decreasing score and count positives and negatives above each threshold.
+    """Sort by decreasing score and count positives and negatives above each threshold.
 
     Args:
         truth: `(n,)` booleans, True for the positive class.
@@ -40,42 +44,93 @@ def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None) -> Ran
         weight: `(n,)` non-negative sample weights, or None. Zero-weight samples are left out,
             as scikit-learn does.
     """
-    if weight is not None:
-        keep = weight != 0
-        truth, score, weight = truth[keep], score[keep], weight[keep]
-    # The order inside a run of tied scores is irrelevant: only the counts at the end of each
-    # run are kept, so the fastest (unstable) sort serves.
+    if weight is None:
+        return count_ranks(score, score[truth])
+    keep = weight != 0
+    truth, score, weight = truth[keep], score[keep], weight[keep]
     if len(score) == 0:
         empty = np.zeros(0)
         return RankedCounts(empty, empty, empty)
+    # The order inside a run of tied scores is irrelevant: only the sums at the end of each
+    # run are kept, so the fastest (unstable) sort serves.
     order = np.argsort(score)[::-1]
     sorted_score = score[order]
-    sorted_truth = truth[order]
-    ends = np.r_[np.flatnonzero(np.diff(sorted_score)), len(sorted_score) - 1]
-    if weight is None:
-        tps = np.cumsum(sorted_truth, dtype=np.float64)[ends]
-        fps = 1.0 + ends - tps
-    else:
-        sorted_weight = weight[order]
-        positive_weight = np.where(sorted_truth, sorted_weight, 0.0)
-        tps = np.cumsum(positive_weight)[ends]
-        fps = np.cumsum(sorted_weight - positive_weight)[ends]
-    return RankedCounts(fps, tps, sorted_score[ends].astype(np.float64))
+    ends = np.r_[np.flatnonzero(sorted_score[1:] != sorted_score[:-1]), len(score) - 1]
+    sorted_weight = weight[order]
+    positive_weight = np.where(truth[order], sorted_weight, 0.0)
+    tps = np.cumsum(positive_weight)[ends]
+    fps = np.cumsum(sorted_weight - positive_weight)[ends]
+    return RankedCounts(fps, tps, sorted_score[ends])
+
+
+def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts:
+    """`rank()` without weights, from sorted values only: no argsort, no gather of labels.
+
+    The number of scores at or above each distinct value comes from where its run starts in
+    the sorted scores; the number of positives from where each positive's score falls among
+    the distinct values. The counts are integers (int64).
+
+    Args:
+        scores: every score, of any shape (the pooled `(n, C)` scores for a micro average).
+        positive_scores: the scores of the positive samples among them.
+    """
+    ascending = np.sort(scores, axis=None)
+    n = len(ascending)
+    starts_run = np.empty(n, dtype=bool)
+    starts_run[0] = True
+    np.not_equal(ascending[1:], ascending[:-1], out=starts_run[1:])
+    first = np.flatnonzero(starts_run)
+    del starts_run
+    values = ascending[first]
+    del ascending  # the largest temporary, a copy of the scores
+    at_value = np.searchsorted(values, np.sort(positive_scores))
+    # From the highest value down (reversed views, summed in place to spare memory):
+    # positives at or above each value, then all samples at or above it less the positives.
+    tps = np.bincount(at_value, minlength=len(values))[::-1]
+    np.cumsum(tps, out=tps)
+    fps = np.subtract(n, first, out=first)[::-1]
+    fps -= tps
+    return RankedCounts(fps, tps, values[::-1])
 
 
 def roc_curve(counts: RankedCounts, label: str) -> RocCurve:
     """The ROC curve with scikit-learn's `drop_intermediate=True`, and its AUC."""
-    fps, tps, thresholds = counts.fps, counts.tps, counts.thresholds
-    if len(fps) > 2:
-        corners = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
-        fps, tps, thresholds = fps[corners], tps[corners], thresholds[corners]
-    fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
-    thresholds = np.r_[np.inf, thresholds]
-    fpr = fps / fps[-1] if fps[-1] > 0 else np.full(fps.shape, np.nan)
-    tpr = tps / tps[-1] if tps[-1] > 0 else np.full(tps.shape, np.nan)
+    fps, tps = counts.fps, counts.tps
+    keep = _corners(fps, tps) if len(fps) > 2 else np.ones(len(fps), dtype=bool)
+    # the curve starts at (0, 0), at an infinite threshold
+    fpr = _after(0.0, fps, keep)
+    tpr = _after(0.0, tps, keep)
+    thresholds = _after(np.inf, counts.thresholds, keep)
+    for rate in (fpr, tpr):
+        if rate[-1] > 0:
+            rate /= rate[-1]
+        else:
+            rate[:] = np.nan
     defined = counts.positives > 0 and counts.negatives > 0
     auc = float(np.trapezoid(tpr, fpr)) if defined else float("nan")
     return RocCurve(label, frozen_array(fpr), frozen_array(tpr), frozen_array(thresholds), auc)
+
+
+def _after(start: float, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """`np.r_[start, values[keep]]` in float64, without a second copy of the kept values."""
+    out = np.empty(np.count_nonzero(keep) + 1)
+    out[0] = start
+    out[1:] = values[keep]
+    return out
+
+
+def _corners(fps: np.ndarray, tps: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Where the ROC curve turns: scikit-learn's `np.diff(fps, 2) or np.diff(tps, 2)`, with the
+    first and last points kept. Computed a chunk at a time, as the micro average's counts
+    are as long as `y_score`."""
+    corners = np.ones(len(fps), dtype=bool)
+    turns = corners[1:-1]
+    turns[:] = False
+    for start in range(0, len(turns), chunk):
+        for cumulative in (fps, tps):
+            step = np.diff(cumulative[start:start + chunk + 2])
+            turns[start:start + chunk] |= step[1:] != step[:-1]  # a - b != 0 iff a != b
+    return corners
 
 
 def precision_recall_curve(counts: RankedCounts, label: str) -> PrecisionRecallCurve:
@@ -103,7 +158,7 @@ def precision_recall_curve(counts: RankedCounts, label: str) -> PrecisionRecallC
         label,
         precision=frozen_array(np.r_[precision[::-1], 1.0]),
         recall=frozen_array(np.r_[recall[::-1], 0.0]),
-        thresholds=frozen_array(thresholds[::-1].copy()),
+        thresholds=frozen_array(thresholds[::-1].astype(np.float64)),
         average_precision=average_precision,
         prevalence=positives / total if total > 0 else float("nan"),
     )

@@ -69,13 +69,16 @@ def evaluate(
         from_logits=from_logits, sample_weight=sample_weight, class_names=class_names,
     )
     counts = _counting_metrics(targets)
+    many = targets.task != "binary"
+    # the micro average first: its pooled counts are the largest temporary, so they should
+    # not coexist with the per-class curves
+    roc_micro = _micro_roc_curve(targets) if many else None
     roc, pr = _ranking_curves(targets)
     labels = [curve.label for curve in roc]
     roc_auc = _mean_defined(labels, [c.auc for c in roc], "roc_auc",
                             "no positive or no negative sample")
     pr_auc = _mean_defined(labels, [c.average_precision for c in pr], "pr_auc",
                            "no positive sample")
-    many = targets.task != "binary"
     return Evaluation(
         task=targets.task,
         n_samples=len(targets.labels),
@@ -95,7 +98,7 @@ def evaluate(
                                         counts.support)),
         ),
         roc_curves=roc,
-        roc_micro=_micro_roc_curve(targets) if many else None,
+        roc_micro=roc_micro,
         roc_macro=curves.macro_roc_curve(roc) if many else None,
         pr_curves=pr,
     )
@@ -139,16 +142,17 @@ def _one_vs_rest(targets: Targets):
 
 def _micro_roc_curve(targets: Targets) -> RocCurve:
     """ROC over every (sample, class) pair pooled, as scikit-learn's micro average."""
-    n_classes = targets.n_classes
+    scores, labels, weight = targets.scores, targets.labels, targets.sample_weight
     if targets.task == "multilabel":
-        truth = targets.labels.reshape(-1)
+        truth = labels
     else:
-        truth = np.zeros((len(targets.labels), n_classes), dtype=bool)
-        truth[np.arange(len(targets.labels)), targets.labels] = True
-        truth = truth.reshape(-1)
-    weight = targets.sample_weight
-    pooled_weight = None if weight is None else np.repeat(weight, n_classes)
-    counts = curves.rank(truth, targets.scores.reshape(-1), pooled_weight)
+        truth = np.zeros(scores.shape, dtype=bool)
+        truth[np.arange(len(labels)), labels] = True
+    if weight is None:
+        counts = curves.count_ranks(scores, scores[truth])
+    else:
+        pooled_weight = np.repeat(weight, targets.n_classes)
+        counts = curves.rank(truth.reshape(-1), scores.reshape(-1), pooled_weight)
     return curves.roc_curve(counts, "micro")
 
 

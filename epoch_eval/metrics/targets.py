@@ -131,7 +131,11 @@ def _check_lengths(labels: np.ndarray, scores: np.ndarray) -> None:
 def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
     if sample_weight is None:
         return None
-    weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    try:
+        weight = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError("`sample_weight` must be numeric, one value per sample. Received: "
+                         f"sample_weight={sample_weight!r:.200}") from None
     if weight.shape != (n,):
         raise ValueError(f"`sample_weight` must have one value per sample ({n}). "
                          f"Received: sample_weight.shape={np.shape(sample_weight)}")
@@ -192,18 +196,19 @@ def _class_indices(labels: np.ndarray, n_classes: int, task: str) -> np.ndarray:
         raise ValueError(f"`y_true` must be class indices of shape (n,) or (n, 1), or one-hot. "
                          f"Received: y_true.shape={labels.shape}")
     flat = flat[:, 0]
-    is_float = flat.dtype != bool and not np.issubdtype(flat.dtype, np.integer)
-    if is_float and not np.all(flat == np.round(flat)):  # NaN fails the comparison too
-        raise ValueError("`y_true` must hold whole-number class indices. Received "
-                         f"non-integer values such as {flat[flat != np.round(flat)][:3]}")
-    indices = flat.astype(np.intp)
-    outside = (indices < 0) | (indices >= n_classes)
+    if flat.dtype != bool and not np.issubdtype(flat.dtype, np.integer):
+        whole = np.isfinite(flat) & (flat == np.round(flat))
+        if not whole.all():
+            raise ValueError("`y_true` must hold whole-number class indices. Received "
+                             f"non-integer values such as {flat[~whole][:3]}")
+    # checked before the cast to integers, which would wrap values too large for it
+    outside = (flat < 0) | (flat >= n_classes)
     if outside.any():
-        found = np.unique(indices[outside])[:5].tolist()
+        found = np.unique(flat[outside])[:5].tolist()
         raise ValueError(f"`y_true` holds labels outside [0, {n_classes}) for task={task!r} "
                          f"with {n_classes} classes: found {found}. Check that `y_score` has "
                          "one column per class.")
-    return indices
+    return flat.astype(np.intp)
 
 
 def _binary(labels: np.ndarray, scores: np.ndarray, from_logits: bool):
@@ -211,7 +216,10 @@ def _binary(labels: np.ndarray, scores: np.ndarray, from_logits: bool):
         raise ValueError("For task='binary', `y_score` must be (n,), (n, 1) or a 2-column "
                          f"softmax (n, 2). Received: y_score.shape={scores.shape}")
     indices = _class_indices(labels, 2, "binary")
-    values = np.asarray(scores, dtype=np.float64)
+    # float32 stays float32, so that `>= threshold` compares as NumPy (and multilabel) does
+    values = _float_scores(scores)
+    if from_logits:
+        values = values.astype(np.float64, copy=False)
     if values.ndim == 2 and values.shape[1] == 2:
         # softmax over two columns == sigmoid of the difference of the logits
         positive = expit(values[:, 1] - values[:, 0]) if from_logits else values[:, 1]

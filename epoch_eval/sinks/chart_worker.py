@@ -36,12 +36,13 @@ class ChartJob:
 
 def draw(job: ChartJob) -> list[str]:
     """Draw and save each chart of `job`; return one message per chart that failed."""
-    from epoch_eval.charts import render_chart, save_png_atomically  # Matplotlib, lazily
+    from epoch_eval.charts import CHART_TITLES, render_chart, save_png_atomically  # lazily
 
     failures = []
     for chart, path in job.paths.items():
         try:
-            figure = render_chart(chart, job.evaluation, title=f"Epoch {job.epoch}")
+            title = f"Epoch {job.epoch} \u2014 {CHART_TITLES[chart]}"
+            figure = render_chart(chart, job.evaluation, title=title)
             save_png_atomically(figure, path)
         except Exception as error:  # a chart must never take training down
             failures.append(f"could not draw {chart} for epoch {job.epoch} "
@@ -142,10 +143,11 @@ class ChartWorker:
             self._process = None
             orphans = list(self._in_flight.values())
             self._in_flight.clear()
-        if orphans:
-            warnings.warn("epoch_eval: the chart process stopped unexpectedly; drawing the "
-                          "remaining charts on a background thread.", RuntimeWarning,
-                          stacklevel=1)
+            exit_code = process.wait()
+            if orphans or exit_code != 0:
+                self._failures.append(
+                    f"the chart process stopped unexpectedly (exit code {exit_code}), so "
+                    "charts are drawn on a background thread from now on")
         for job in orphans:
             self._draw_on_thread(job)
 

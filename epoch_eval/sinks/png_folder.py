@@ -8,10 +8,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from epoch_eval.charts.render import CHART_NAMES, check_chart_names
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.chart_worker import ChartJob, ChartWorker
-
-CHART_NAMES: tuple[str, ...] = ("confusion_matrix", "roc_curve", "pr_curve")
 
 
 class PngFolder(Sink):
@@ -41,12 +40,10 @@ class PngFolder(Sink):
         max_pending: int = 4,
         use_process: bool = True,
     ) -> None:
-        if isinstance(charts, str):
-            charts = (charts,)
-        unknown = [chart for chart in charts if chart not in CHART_NAMES]
-        if unknown or not charts:
-            raise ValueError(f"Invalid `charts` argument value. Expected a non-empty selection "
-                             f"of {CHART_NAMES}. Received: charts={tuple(charts)!r}")
+        charts = check_chart_names((charts,) if isinstance(charts, str) else charts)
+        if not charts:
+            raise ValueError(f"Invalid `charts` argument value. Expected at least one of "
+                             f"{CHART_NAMES}. Received: charts=()")
         if not isinstance(max_pending, int) or max_pending < 1:
             raise ValueError(f"`max_pending` must be a positive integer. "
                              f"Received: max_pending={max_pending!r}")

@@ -1,0 +1,158 @@
+"""The ranking core (`epoch_eval.metrics.curves`): one sort gives scikit-learn's curves."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn import metrics
+from sklearn_oracle import WEIGHT_VALUES, assert_close
+
+from epoch_eval import evaluate
+from epoch_eval.metrics import curves
+
+
+@st.composite
+def ranked_data(draw):
+    """Binary truth, scores with few or many distinct values, optional dyadic weights."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(1, 400))
+    distinct = draw(st.sampled_from([1, 2, 5, 50, None]))
+    scores = rng.random(n) if distinct is None else rng.integers(0, distinct, n) / distinct
+    if draw(st.booleans()):
+        scores = scores.astype(np.float32)
+    truth = rng.random(n) < draw(st.sampled_from([0.0, 0.05, 0.5, 0.95, 1.0]))
+    weight = rng.choice(WEIGHT_VALUES, size=n) if draw(st.booleans()) else None
+    return truth, scores, weight
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(ranked_data())
+def test_rank_gives_sklearn_curves(data) -> None:
+    truth, scores, weight = data
+    if weight is not None and not weight.any():
+        return
+    counts = curves.rank(truth, scores, weight)
+    roc = curves.roc_curve(counts, "c")
+    pr = curves.precision_recall_curve(counts, "c")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, fps, _, tps, thresholds = metrics.confusion_matrix_at_thresholds(
+            truth, scores, sample_weight=weight)
+        fpr, tpr, roc_thresholds = metrics.roc_curve(truth, scores, sample_weight=weight,
+                                                     drop_intermediate=True)
+        precision, recall, pr_thresholds = metrics.precision_recall_curve(
+            truth, scores, sample_weight=weight, drop_intermediate=True)
+        positives = truth.sum() if weight is None else weight[truth].sum()
+        negatives = (~truth).sum() if weight is None else weight[~truth].sum()
+        auc = (metrics.roc_auc_score(truth, scores, sample_weight=weight)
+               if positives > 0 and negatives > 0 else np.nan)
+        ap = (metrics.average_precision_score(truth, scores, sample_weight=weight)
+              if positives > 0 else np.nan)
+    assert_close(counts.fps, fps, "fps")
+    assert_close(counts.tps, tps, "tps")
+    assert_close(counts.thresholds, thresholds, "thresholds")
+    assert counts.positives == pytest.approx(positives)
+    assert counts.negatives == pytest.approx(negatives)
+    assert_close(roc.fpr, fpr, "fpr")
+    assert_close(roc.tpr, tpr, "tpr")
+    assert_close(roc.thresholds, roc_thresholds, "ROC thresholds")
+    assert_close(roc.auc, auc, "AUC")
+    assert_close(pr.precision, precision, "precision")
+    assert_close(pr.recall, recall, "recall")
+    assert_close(pr.thresholds, pr_thresholds, "PR thresholds")
+    assert_close(pr.average_precision, ap, "average precision")
+    total = positives + negatives
+    assert_close(pr.prevalence, positives / total, "prevalence")
+
+
+def test_rank_of_a_known_example() -> None:
+    truth = np.array([False, False, True, True])
+    scores = np.array([0.1, 0.4, 0.35, 0.8])
+    counts = curves.rank(truth, scores, None)
+    np.testing.assert_array_equal(counts.fps, [0, 1, 1, 2])
+    np.testing.assert_array_equal(counts.tps, [1, 1, 2, 2])
+    np.testing.assert_array_equal(counts.thresholds, [0.8, 0.4, 0.35, 0.1])
+    roc = curves.roc_curve(counts, "x")
+    assert roc.auc == 0.75
+    assert roc.label == "x"
+    pr = curves.precision_recall_curve(counts, "x")
+    assert pr.average_precision == pytest.approx(0.8333333333333333)
+
+
+def test_rank_merges_tied_scores_into_one_step() -> None:
+    truth = np.array([True, False, True, False, True])
+    scores = np.array([0.5, 0.5, 0.5, 0.2, 0.9])
+    counts = curves.rank(truth, scores, None)
+    np.testing.assert_array_equal(counts.thresholds, [0.9, 0.5, 0.2])
+    np.testing.assert_array_equal(counts.tps, [1, 3, 3])
+    np.testing.assert_array_equal(counts.fps, [0, 1, 2])
+
+
+def test_rank_with_only_zero_weights_is_empty() -> None:
+    counts = curves.rank(np.array([True, False]), np.array([0.3, 0.6]), np.zeros(2))
+    assert len(counts.thresholds) == 0
+    assert counts.positives == 0 and counts.negatives == 0
+    roc = curves.roc_curve(counts, "c")
+    assert np.isnan(roc.auc)
+    pr = curves.precision_recall_curve(counts, "c")
+    assert np.isnan(pr.average_precision) and np.isnan(pr.prevalence)
+
+
+def test_macro_roc_curve_of_no_defined_class_is_nan() -> None:
+    counts = curves.rank(np.array([True, True]), np.array([0.3, 0.6]), None)
+    macro = curves.macro_roc_curve((curves.roc_curve(counts, "a"),))
+    assert np.isnan(macro.auc) and macro.label == "macro"
+
+
+def test_macro_roc_curve_averages_on_the_union_of_fprs() -> None:
+    a = curves.roc_curve(curves.rank(np.array([0, 1, 0, 1], bool),
+                                     np.array([0.1, 0.9, 0.6, 0.4]), None), "a")
+    b = curves.roc_curve(curves.rank(np.array([1, 0, 0], bool),
+                                     np.array([0.8, 0.3, 0.2]), None), "b")
+    macro = curves.macro_roc_curve((a, b))
+    grid = np.unique(np.r_[a.fpr, b.fpr])
+    np.testing.assert_allclose(macro.fpr, grid)
+    np.testing.assert_allclose(macro.tpr, (np.interp(grid, a.fpr, a.tpr)
+                                           + np.interp(grid, b.fpr, b.tpr)) / 2)
+    assert macro.fpr[0] == 0.0 and macro.fpr[-1] == 1.0 and macro.tpr[-1] == 1.0
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1), st.integers(2, 30), st.booleans(), st.booleans())
+def test_micro_roc_with_many_classes_and_ties(seed, n_classes, tied, weighted) -> None:
+    """Many pooled scores share a value across classes; the micro curve still matches."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    labels = rng.integers(0, n_classes, n)
+    scores = rng.random((n, n_classes))
+    if tied:
+        scores = np.round(scores, 1)
+    weight = rng.choice(WEIGHT_VALUES[1:], size=n) if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = evaluate(labels, scores, task="multiclass", sample_weight=weight)
+    one_hot = np.eye(n_classes, dtype=bool)[labels]
+    pooled_weight = None if weight is None else np.repeat(weight, n_classes)
+    fpr, tpr, thresholds = metrics.roc_curve(one_hot.ravel(), scores.ravel(),
+                                             sample_weight=pooled_weight)
+    assert_close(result.roc_micro.fpr, fpr, "micro fpr")
+    assert_close(result.roc_micro.tpr, tpr, "micro tpr")
+    assert_close(result.roc_micro.thresholds, thresholds, "micro thresholds")
+    assert_close(result.roc_micro.auc, metrics.auc(fpr, tpr), "micro AUC")
+
+
+def test_curves_from_float32_scores_keep_float32_ties() -> None:
+    """Scores that differ in float64 but not in float32 must tie, as scikit-learn ties them."""
+    truth = np.array([True, False, True, False])
+    scores = np.array([0.1, 0.1 + 1e-10, 0.5, 0.2], dtype=np.float32)
+    result = evaluate(truth.astype(int), scores)
+    fpr, tpr, thresholds = metrics.roc_curve(truth, scores)
+    assert_close(result.roc_curves[0].fpr, fpr, "fpr")
+    assert_close(result.roc_curves[0].tpr, tpr, "tpr")
+    assert_close(result.roc_curves[0].thresholds, thresholds, "thresholds")
