@@ -156,3 +156,20 @@ def test_curves_from_float32_scores_keep_float32_ties() -> None:
     assert_close(result.roc_curves[0].fpr, fpr, "fpr")
     assert_close(result.roc_curves[0].tpr, tpr, "tpr")
     assert_close(result.roc_curves[0].thresholds, thresholds, "thresholds")
+
+
+def test_count_ranks_of_nothing_is_empty() -> None:
+    counts = curves.count_ranks(np.zeros(0), np.zeros(0))
+    assert len(counts.fps) == len(counts.tps) == len(counts.thresholds) == 0
+    assert counts.positives == 0 and counts.negatives == 0
+
+
+def test_counts_without_weights_equal_counts_with_unit_weights() -> None:
+    rng = np.random.default_rng(5)
+    truth = rng.random(1000) < 0.3
+    scores = np.round(rng.random(1000), 2)
+    unweighted = curves.rank(truth, scores, None)
+    weighted = curves.rank(truth, scores, np.ones(1000))
+    np.testing.assert_array_equal(unweighted.fps, weighted.fps)
+    np.testing.assert_array_equal(unweighted.tps, weighted.tps)
+    np.testing.assert_array_equal(unweighted.thresholds, weighted.thresholds)

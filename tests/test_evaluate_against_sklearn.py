@@ -7,13 +7,18 @@ softmax, float32, tied/rounded scores, logits), every average, with and without 
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
-from sklearn_oracle import Case, assert_close, cases, expected
+from sklearn_oracle import WEIGHT_VALUES, Case, assert_close, cases, expected
 
 from epoch_eval import evaluate
+
+evaluate_module = importlib.import_module("epoch_eval.metrics.evaluate")
+THREADS_FROM_SCORES = evaluate_module.THREADS_FROM_SCORES
 
 PROPERTY = settings(max_examples=200, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -105,3 +110,42 @@ def test_multiclass_equals_sklearn(case: Case) -> None:
 @given(cases("multilabel"))
 def test_multilabel_equals_sklearn(case: Case) -> None:
     check_against_sklearn(case)
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel", "binary"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_large_input_equals_sklearn(task, weighted) -> None:
+    """Large inputs, whose classes are ranked on threads, equal scikit-learn too."""
+    rng = np.random.default_rng(11)
+    n, n_classes = 40_000, 4
+    if task == "binary":
+        labels = rng.integers(0, 2, n)
+        scores = np.clip(labels * 0.3 + rng.random(n) * 0.7, 0, 1).astype(np.float32)
+        y_true = labels
+    elif task == "multiclass":
+        y_true = rng.integers(0, n_classes, n)
+        scores = rng.dirichlet(np.ones(n_classes), n).astype(np.float32)
+        scores[np.arange(n), y_true] += 0.2
+    else:
+        y_true = (rng.random((n, n_classes)) < 0.3).astype(int)
+        scores = np.round(0.3 * y_true + 0.7 * rng.random((n, n_classes)), 3)
+    kwargs = {"task": task}
+    if weighted:
+        kwargs["sample_weight"] = rng.choice(WEIGHT_VALUES, size=n)
+    assert task == "binary" or scores.size >= THREADS_FROM_SCORES
+    check_against_sklearn(Case(task, y_true, scores, kwargs))
+
+
+def test_threads_give_the_same_result_as_one_thread(monkeypatch) -> None:
+    rng = np.random.default_rng(12)
+    y_true = rng.integers(0, 6, 3000)
+    scores = np.round(rng.dirichlet(np.ones(6), 3000), 2)
+    serial = evaluate(y_true, scores)
+    monkeypatch.setattr(evaluate_module, "THREADS_FROM_SCORES", 0)
+    monkeypatch.setattr(evaluate_module.os, "cpu_count", lambda: 2)
+    threaded = evaluate(y_true, scores)
+    assert serial.scalars() == threaded.scalars()
+    for ours, theirs in zip(serial.roc_curves + serial.pr_curves,
+                            threaded.roc_curves + threaded.pr_curves, strict=True):
+        for name in ("label", "thresholds"):
+            np.testing.assert_array_equal(getattr(ours, name), getattr(theirs, name))

@@ -18,7 +18,7 @@ from epoch_eval.metrics.result import PrecisionRecallCurve, RocCurve, frozen_arr
 class RankedCounts:
     """Cumulative weighted false and true positives at each distinct score, highest first.
 
-    Without weights the counts are int64; `thresholds` keeps the dtype of the scores. The
+    Without weights the counts are integers; `thresholds` keeps the dtype of the scores. The
     curves made from them are float64.
     """
 
@@ -47,7 +47,8 @@ def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None) -> Ran
     if weight is None:
         return count_ranks(score, score[truth])
     keep = weight != 0
-    truth, score, weight = truth[keep], score[keep], weight[keep]
+    if not keep.all():
+        truth, score, weight = truth[keep], score[keep], weight[keep]
     if len(score) == 0:
         empty = np.zeros(0)
         return RankedCounts(empty, empty, empty)
@@ -68,7 +69,8 @@ def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts
 
     The number of scores at or above each distinct value comes from where its run starts in
     the sorted scores; the number of positives from where each positive's score falls among
-    the distinct values. The counts are integers (int64).
+    the distinct values. The counts are integers, int32 where they fit, as the micro
+    average's are as long as `y_score`.
 
     Args:
         scores: every score, of any shape (the pooled `(n, C)` scores for a micro average).
@@ -76,6 +78,10 @@ def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts
     """
     ascending = np.sort(scores, axis=None)
     n = len(ascending)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return RankedCounts(empty, empty, ascending)
+    count_type = np.int32 if n < 2**31 else np.int64
     starts_run = np.empty(n, dtype=bool)
     starts_run[0] = True
     np.not_equal(ascending[1:], ascending[:-1], out=starts_run[1:])
@@ -83,10 +89,11 @@ def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts
     del starts_run
     values = ascending[first]
     del ascending  # the largest temporary, a copy of the scores
+    first = first.astype(count_type, copy=False)
     at_value = np.searchsorted(values, np.sort(positive_scores))
     # From the highest value down (reversed views, summed in place to spare memory):
     # positives at or above each value, then all samples at or above it less the positives.
-    tps = np.bincount(at_value, minlength=len(values))[::-1]
+    tps = np.bincount(at_value, minlength=len(values)).astype(count_type)[::-1]
     np.cumsum(tps, out=tps)
     fps = np.subtract(n, first, out=first)[::-1]
     fps -= tps
@@ -96,11 +103,11 @@ def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts
 def roc_curve(counts: RankedCounts, label: str) -> RocCurve:
     """The ROC curve with scikit-learn's `drop_intermediate=True`, and its AUC."""
     fps, tps = counts.fps, counts.tps
-    keep = _corners(fps, tps) if len(fps) > 2 else np.ones(len(fps), dtype=bool)
+    kept = np.flatnonzero(_corners(fps, tps)) if len(fps) > 2 else np.arange(len(fps))
     # the curve starts at (0, 0), at an infinite threshold
-    fpr = _after(0.0, fps, keep)
-    tpr = _after(0.0, tps, keep)
-    thresholds = _after(np.inf, counts.thresholds, keep)
+    fpr = _after(0.0, fps, kept)
+    tpr = _after(0.0, tps, kept)
+    thresholds = _after(np.inf, counts.thresholds, kept)
     for rate in (fpr, tpr):
         if rate[-1] > 0:
             rate /= rate[-1]
@@ -111,11 +118,11 @@ def roc_curve(counts: RankedCounts, label: str) -> RocCurve:
     return RocCurve(label, frozen_array(fpr), frozen_array(tpr), frozen_array(thresholds), auc)
 
 
-def _after(start: float, values: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """`np.r_[start, values[keep]]` in float64, without a second copy of the kept values."""
-    out = np.empty(np.count_nonzero(keep) + 1)
+def _after(start: float, values: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """`np.r_[start, values[kept]]` in float64, without a second copy of the kept values."""
+    out = np.empty(len(kept) + 1)
     out[0] = start
-    out[1:] = values[keep]
+    out[1:] = values[kept]
     return out
 
 

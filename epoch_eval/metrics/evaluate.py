@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,11 @@ from epoch_eval.metrics.result import (
     frozen_array,
 )
 from epoch_eval.metrics.targets import Targets, to_targets
+
+# NumPy's sorts and array loops release the GIL, so the classes are ranked on threads; below
+# this many scores, starting them costs more than it saves.
+MAX_THREADS = 4
+THREADS_FROM_SCORES = 1 << 17
 
 
 def evaluate(
@@ -70,10 +77,7 @@ def evaluate(
     )
     counts = _counting_metrics(targets)
     many = targets.task != "binary"
-    # the micro average first: its pooled counts are the largest temporary, so they should
-    # not coexist with the per-class curves
-    roc_micro = _micro_roc_curve(targets) if many else None
-    roc, pr = _ranking_curves(targets)
+    roc_micro, roc, pr = _ranking_curves(targets)
     labels = [curve.label for curve in roc]
     roc_auc = _mean_defined(labels, [c.auc for c in roc], "roc_auc",
                             "no positive or no negative sample")
@@ -119,18 +123,30 @@ def _counting_metrics(targets: Targets) -> CountingMetrics:
 
 def _ranking_curves(
     targets: Targets,
-) -> tuple[tuple[RocCurve, ...], tuple[PrecisionRecallCurve, ...]]:
-    """One sort per class (binary: the positive class) gives its ROC and PR curves."""
-    roc: list[RocCurve] = []
-    pr: list[PrecisionRecallCurve] = []
-    for name, truth, score in _one_vs_rest(targets):
-        counts = curves.rank(truth, score, targets.sample_weight)
-        roc.append(curves.roc_curve(counts, name))
-        pr.append(curves.precision_recall_curve(counts, name))
-    return tuple(roc), tuple(pr)
+) -> tuple[RocCurve | None, tuple[RocCurve, ...], tuple[PrecisionRecallCurve, ...]]:
+    """The micro-average ROC curve (None for binary), and each class's ROC and PR curves from
+    one sort per class (binary: the positive class only)."""
+    weight = targets.sample_weight
+
+    def class_curves(item: tuple[str, np.ndarray, np.ndarray]):
+        name, truth, score = item
+        counts = curves.rank(truth, score, weight)
+        return curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name)
+
+    # The micro average alone first: its pooled counts, as long as `y_score`, are the largest
+    # temporary, and running it beside the classes would add the two peaks of memory.
+    micro = _micro_roc_curve(targets) if targets.task != "binary" else None
+    classes = list(_one_vs_rest(targets))
+    threads = min(MAX_THREADS, os.cpu_count() or 1, len(classes))
+    if threads == 1 or targets.scores.size < THREADS_FROM_SCORES:
+        per_class = [class_curves(item) for item in classes]
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            per_class = list(pool.map(class_curves, classes))
+    return micro, tuple(roc for roc, _ in per_class), tuple(pr for _, pr in per_class)
 
 
-def _one_vs_rest(targets: Targets):
+def _one_vs_rest(targets: Targets) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """Yield `(class name, truth, score)` for each class that gets its own curves."""
     if targets.task == "binary":
         yield targets.class_names[1], targets.labels == 1, targets.scores
