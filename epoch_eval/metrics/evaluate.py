@@ -79,10 +79,13 @@ def evaluate(
     many = targets.task != "binary"
     roc_micro, roc, pr = _ranking_curves(targets)
     labels = [curve.label for curve in roc]
-    roc_auc = _mean_defined(labels, [c.auc for c in roc], "roc_auc",
-                            "no positive or no negative sample")
-    pr_auc = _mean_defined(labels, [c.average_precision for c in pr], "pr_auc",
-                           "no positive sample")
+    roc_auc, roc_note = _mean_defined(labels, [c.auc for c in roc], "roc_auc",
+                                      "no positive or no negative sample")
+    pr_auc, pr_note = _mean_defined(labels, [c.average_precision for c in pr], "pr_auc",
+                                    "no positive sample")
+    notes = [note for note in (roc_note, pr_note) if note]
+    if notes:
+        warnings.warn(" ".join(notes), UserWarning, stacklevel=2)
     return Evaluation(
         task=targets.task,
         n_samples=len(targets.labels),
@@ -173,16 +176,15 @@ def _micro_roc_curve(targets: Targets) -> RocCurve:
 
 
 def _mean_defined(labels: Sequence[str], values: Sequence[float], metric: str,
-                  why: str) -> float:
-    """Macro average over the classes where the metric is defined; warn about the others."""
+                  why: str) -> tuple[float, str | None]:
+    """Macro average over the classes where the metric is defined, and a note naming the
+    classes left out (None when there are none)."""
     array = np.asarray(values, dtype=np.float64)
     undefined = [label for label, value in zip(labels, array, strict=True) if np.isnan(value)]
-    if undefined:
-        outcome = "it is nan" if len(undefined) == len(array) else "they are left out of it"
-        warnings.warn(
-            f"{metric} is undefined for {len(undefined)} class(es) with {why} in y_true: "
-            f"{undefined[:20]}; in the average, {outcome}.",
-            UserWarning, stacklevel=3,
-        )
     defined = array[~np.isnan(array)]
-    return float(defined.mean()) if len(defined) else float("nan")
+    mean = float(defined.mean()) if len(defined) else float("nan")
+    if not undefined:
+        return mean, None
+    outcome = "it is nan" if len(undefined) == len(array) else "they are left out of it"
+    return mean, (f"{metric} is undefined for {len(undefined)} class(es) with {why} in "
+                  f"y_true: {undefined[:20]}; in the average, {outcome}.")
