@@ -107,6 +107,7 @@ def test_bad_arguments_fail_at_construction(digits, kwargs, match):
     ({"charts": ("roc",)}, "Unknown chart name.*Received: 'roc'"),
     ({"charts": ()}, "Invalid `charts`"),
     ({"max_pending": 0}, "`max_pending` must be a positive integer"),
+    ({"processes": -1}, "`processes` must be None or a non-negative integer"),
 ])
 def test_bad_png_folder_arguments(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):

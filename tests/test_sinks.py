@@ -92,9 +92,9 @@ def test_history_logs_writes_nan_for_an_undefined_epoch():
     assert math.isnan(logs["val_f1"])
 
 
-@pytest.mark.parametrize("use_process", [True, False])
-def test_png_folder_writes_complete_pngs(evaluation, tmp_path, use_process):
-    sink = PngFolder(tmp_path / "new" / "charts", use_process=use_process)
+@pytest.mark.parametrize("processes", [None, 0, 1, 3])
+def test_png_folder_writes_complete_pngs(evaluation, tmp_path, processes):
+    sink = PngFolder(tmp_path / "new" / "charts", processes=processes)
     sink.open()
     for epoch in (1, 2):
         sink.write(EpochResult(epoch, evaluation, {}))
@@ -117,9 +117,10 @@ def test_png_folder_skips_an_undefined_epoch_with_a_warning(tmp_path):
 
 
 def test_png_folder_recovers_when_the_chart_process_dies(evaluation, tmp_path):
-    sink = PngFolder(tmp_path, charts=["roc_curve"])
+    sink = PngFolder(tmp_path, charts=["roc_curve"], processes=1)
     sink.open()
-    sink._worker._process.kill()
+    worker, _ = sink._workers[0]
+    worker._process.kill()
     with pytest.warns(RuntimeWarning, match="chart process stopped unexpectedly"):
         for epoch in (1, 2, 3):
             sink.write(EpochResult(epoch, evaluation, {}))

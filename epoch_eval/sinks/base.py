@@ -59,4 +59,5 @@ class Sink:
         raise NotImplementedError(f"{type(self).__name__} must implement write(result)")
 
     def close(self) -> None:
-        """Finish any pending work; called when `fit()` ends, also after an error."""
+        """Finish any pending work; called when `fit()` ends (Keras skips it when training
+        raises)."""

@@ -25,11 +25,13 @@ class PngFolder(Sink):
         directory: the folder; created in `on_train_begin` if missing.
         charts: any of `"confusion_matrix"`, `"roc_curve"`, `"pr_curve"`.
         max_pending: epochs whose charts may wait to be drawn before training waits for them.
-        use_process: draw in a separate process (the default, so drawing never competes with
-            training for Python's GIL); False draws on a background thread.
+        processes: how many child processes draw, each taking its share of the charts. Separate
+            processes never compete with training for Python's GIL. None (the default) uses
+            one per chart, as many as the CPU cores that training leaves free (at least one);
+            0 draws on a background thread of the training process instead.
 
     Raises:
-        ValueError: for an unknown chart name or a bad `max_pending`.
+        ValueError: for an unknown chart name, or a bad `max_pending` or `processes`.
     """
 
     def __init__(
@@ -38,7 +40,7 @@ class PngFolder(Sink):
         charts: Sequence[str] = CHART_NAMES,
         *,
         max_pending: int = 4,
-        use_process: bool = True,
+        processes: int | None = None,
     ) -> None:
         charts = check_chart_names((charts,) if isinstance(charts, str) else charts)
         if not charts:
@@ -47,11 +49,16 @@ class PngFolder(Sink):
         if not isinstance(max_pending, int) or max_pending < 1:
             raise ValueError(f"`max_pending` must be a positive integer. "
                              f"Received: max_pending={max_pending!r}")
+        if processes is not None and (not isinstance(processes, int) or processes < 0):
+            raise ValueError(f"`processes` must be None or a non-negative integer. "
+                             f"Received: processes={processes!r}")
         self.directory = Path(directory)
         self.charts = tuple(dict.fromkeys(charts))
         self.max_pending = max_pending
-        self.use_process = use_process
-        self._worker: ChartWorker | None = None
+        if processes is None:
+            processes = max(1, min(len(self.charts), (os.cpu_count() or 1) - 1))
+        self.processes = processes
+        self._workers: list[tuple[ChartWorker, tuple[str, ...]]] = []
 
     def path_for(self, chart: str, epoch: int) -> Path:
         """The file of `chart` at the 1-based `epoch`."""
@@ -74,25 +81,31 @@ class PngFolder(Sink):
             raise OSError(error.errno, f"PngFolder: cannot write charts to "
                           f"{str(self.directory)!r}: {error.strerror or error}") from error
         self.close()
-        self._worker = ChartWorker(max_pending=self.max_pending, use_process=self.use_process)
+        count = max(1, self.processes)
+        self._workers = [
+            (ChartWorker(max_pending=self.max_pending, use_process=self.processes > 0),
+             self.charts[index::count])
+            for index in range(min(count, len(self.charts)))
+        ]
 
     def write(self, result: EpochResult) -> None:
-        if self._worker is None:
+        if not self._workers:
             self.open()
-        assert self._worker is not None
-        self._warn(self._worker.take_failures())
+        for worker, _ in self._workers:
+            self._warn(worker.take_failures())
         evaluation = result.evaluation
         if not evaluation.is_defined:
             warnings.warn(f"epoch_eval: no charts for epoch {result.epoch}: "
                           f"{evaluation.undefined_reason}", RuntimeWarning, stacklevel=2)
             return
-        paths = {chart: str(self.path_for(chart, result.epoch)) for chart in self.charts}
-        self._worker.submit(ChartJob(result.epoch, evaluation, paths))
+        for worker, charts in self._workers:
+            paths = {chart: str(self.path_for(chart, result.epoch)) for chart in charts}
+            worker.submit(ChartJob(result.epoch, evaluation, paths))
 
     def close(self) -> None:
         """Wait until every chart is written."""
-        if self._worker is not None:
-            worker, self._worker = self._worker, None
+        workers, self._workers = self._workers, []
+        for worker, _ in workers:
             self._warn(worker.close())
 
     @staticmethod
