@@ -101,16 +101,18 @@ def test_save_into_a_missing_directory_raises_and_leaves_nothing(tmp_path):
     assert figure.axes == []  # released also on failure
 
 
-def test_a_failure_while_writing_removes_the_temporary_file(tmp_path):
+def test_a_failure_while_writing_removes_the_temporary_file(tmp_path, monkeypatch):
+    from PIL import Image
+
     path = tmp_path / "roc.png"
     path.write_bytes(b"previous epoch")
     figure = render_chart("roc_curve", binary())
 
-    def half_write(stream, **kwargs):
+    def half_write(image, stream, *args, **kwargs):
         stream.write(b"\x89PNG half")
         raise RuntimeError("disk on fire")
 
-    figure.savefig = half_write
+    monkeypatch.setattr(Image.Image, "save", half_write)
     with pytest.raises(RuntimeError, match="disk on fire"):
         save_png_atomically(figure, path)
     assert os.listdir(tmp_path) == ["roc.png"]

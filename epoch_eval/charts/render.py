@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from PIL import Image
 
 from epoch_eval.charts._figure import check_drawable, new_figure
 from epoch_eval.charts.confusion_matrix import confusion_matrix_figsize, plot_confusion_matrix
@@ -107,10 +109,7 @@ def save_png_atomically(figure: Figure, path: str | os.PathLike[str], *,
         descriptor = os.open(temporary, flags, 0o666)
         try:
             with os.fdopen(descriptor, "wb") as stream:
-                # explicit dpi and bbox, so a user's rcParams (savefig.dpi, savefig.bbox)
-                # cannot change the file
-                figure.savefig(stream, format="png", dpi=figure.dpi,
-                               bbox_inches=figure.bbox_inches)
+                _write_png(figure, stream)
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(temporary, target)
@@ -121,6 +120,18 @@ def save_png_atomically(figure: Figure, path: str | os.PathLike[str], *,
         if release:
             figure.clear()
     return target
+
+
+def _write_png(figure: Figure, stream: Any) -> None:
+    """Draw `figure` once at its own size and dpi and encode the pixels as PNG.
+
+    `savefig` would draw twice (once to run the constrained layout, once to render); drawing
+    the canvas runs the layout and renders in one pass, for the same pixels. A user's
+    `savefig.*` settings cannot change the file either.
+    """
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())
+    Image.fromarray(pixels).save(stream, format="png", dpi=(figure.dpi, figure.dpi))
 
 
 def write_chart_png(name: str, evaluation: Evaluation, path: str | os.PathLike[str], *,
