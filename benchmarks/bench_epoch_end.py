@@ -6,7 +6,9 @@ One setup, measured three ways in one run: digits (scikit-learn's bundled set), 
 - none: no callback;
 - epoch_eval: `EpochEvaluator` with `HistoryLogs` and `PngFolder` drawing all three charts;
 - naive: what the blog callback of seed 000 does: `predict`, then two pyplot figures at 16x12
-  inches, drawn on the training thread and never closed.
+  inches, drawn on the training thread and never closed;
+- history_only (for reference): `EpochEvaluator` with `HistoryLogs` alone, the cost of
+  predicting and scoring without any chart.
 
 Each way runs in a fresh Python process, `--repeats` times, interleaved; the best wall time is
 kept (machines here are noisy). RSS growth is the training process's RSS after the last epoch
@@ -36,7 +38,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import auc, confusion_matrix, roc_curve
 from sklearn.model_selection import train_test_split
 
-VARIANTS = ("none", "epoch_eval", "naive")
+VARIANTS = ("none", "epoch_eval", "naive", "history_only")
 
 
 class NaiveBlogCallback(keras.callbacks.Callback):
@@ -71,13 +73,17 @@ class NaiveBlogCallback(keras.callbacks.Callback):
         plt.savefig(os.path.join(self.output, f"roc_{epoch}.png"))
 
 
+def digits_split() -> list[np.ndarray]:
+    """x_train, x_val, y_train, y_val of scikit-learn's bundled digits."""
+    x, y = load_digits(return_X_y=True)
+    return train_test_split((x / 16.0).astype("float32"), y, test_size=0.2, random_state=0,
+                            stratify=y)
+
+
 def run_variant(variant: str, epochs: int, output: str) -> dict[str, float]:
     """Train once with `variant` and measure it (runs inside a fresh process)."""
     keras.utils.set_random_seed(0)
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
-    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, random_state=0,
-                                                      stratify=y)
+    x_train, x_val, y_train, y_val = digits_split()
     model = keras.Sequential([
         keras.Input((64,)),
         keras.layers.Dense(32, activation="relu"),
@@ -95,11 +101,35 @@ def run_variant(variant: str, epochs: int, output: str) -> dict[str, float]:
             chart_process_rss.append(sum(c.memory_info().rss for c in children))
 
     callbacks: list[keras.callbacks.Callback] = []
+    timings = {"scoring_s": 0.0, "waiting_for_charts_s": 0.0}
     if variant == "epoch_eval":
         from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder
 
-        callbacks.append(EpochEvaluator((x_val, y_val),
+        class TimedEvaluator(EpochEvaluator):
+            """Splits epoch_eval's time: predicting and scoring (on_epoch_end) and waiting
+            for a full chart backlog (on_epoch_begin) or for the last charts (on_train_end)."""
+
+            def on_epoch_end(self, epoch, logs=None):
+                start = time.perf_counter()
+                super().on_epoch_end(epoch, logs)
+                timings["scoring_s"] += time.perf_counter() - start
+
+            def on_epoch_begin(self, epoch, logs=None):
+                start = time.perf_counter()
+                super().on_epoch_begin(epoch, logs)
+                timings["waiting_for_charts_s"] += time.perf_counter() - start
+
+            def on_train_end(self, logs=None):
+                start = time.perf_counter()
+                super().on_train_end(logs)
+                timings["waiting_for_charts_s"] += time.perf_counter() - start
+
+        callbacks.append(TimedEvaluator((x_val, y_val),
                                         sinks=[HistoryLogs(), PngFolder(output)]))
+    elif variant == "history_only":
+        from epoch_eval import EpochEvaluator
+
+        callbacks.append(EpochEvaluator((x_val, y_val)))
     elif variant == "naive":
         callbacks.append(NaiveBlogCallback((x_val, y_val), output))
     callbacks.append(RecordRss())
@@ -110,7 +140,8 @@ def run_variant(variant: str, epochs: int, output: str) -> dict[str, float]:
     rss.append(process.memory_info().rss)
     files = len(os.listdir(output))
     return {"wall": wall, "rss_growth_mb": (rss[-1] - rss[0]) / 2**20, "files": files,
-            "per_epoch": wall / epochs, "chart_process_mb": max(chart_process_rss) / 2**20}
+            "per_epoch": wall / epochs, "chart_process_mb": max(chart_process_rss) / 2**20,
+            **timings}
 
 
 def measure_in_subprocess(variant: str, epochs: int) -> dict[str, float]:
@@ -140,7 +171,7 @@ def main() -> None:
         for variant in VARIANTS:
             result = measure_in_subprocess(variant, args.epochs)
             runs[variant].append(result)
-            print(f"repeat {repeat + 1}: {variant:>10}  wall {result['wall']:6.2f} s  "
+            print(f"repeat {repeat + 1}: {variant:>12}  wall {result['wall']:6.2f} s  "
                   f"RSS growth {result['rss_growth_mb']:6.1f} MB  files {result['files']}",
                   flush=True)
     best = {variant: min(runs[variant], key=lambda r: r["wall"]) for variant in VARIANTS}
@@ -150,14 +181,44 @@ def main() -> None:
     naive_growth = max(r["rss_growth_mb"] for r in runs["naive"])
     print(f"\n{args.epochs} epochs, best of {args.repeats}:")
     for variant in VARIANTS:
-        print(f"  {variant:>10}: {best[variant]['wall']:6.2f} s "
+        print(f"  {variant:>12}: {best[variant]['wall']:6.2f} s "
               f"({best[variant]['per_epoch'] * 1000:5.0f} ms/epoch)")
     print(f"  wall(epoch_eval) / wall(no callback) = {overhead:.2f}   (target <= 1.5)")
     print(f"  wall(naive) / wall(epoch_eval)       = {speedup:.2f}   (target >= 3)")
+    print(f"  wall(history_only) / wall(no callback) = "
+          f"{best['history_only']['wall'] / best['none']['wall']:.2f}   (no chart drawn)")
     print(f"  epoch_eval RSS growth (worst)        = {growth:.1f} MB (target <= 40 MB); "
           f"naive: {naive_growth:.1f} MB")
     chart_mb = max(r["chart_process_mb"] for r in runs["epoch_eval"])
     print(f"  epoch_eval chart process RSS (peak)  = {chart_mb:.1f} MB (a separate process)")
+    timed = best["epoch_eval"]
+    print(f"\nWhere epoch_eval's time goes (its best run): predicting and scoring "
+          f"{timed['scoring_s']:.2f} s, waiting for the chart backlog "
+          f"{timed['waiting_for_charts_s']:.2f} s")
+    print("CPU time to draw and save one chart (digits, 10 classes), in this process:")
+    for chart, seconds in chart_costs(digits_split()[3]).items():
+        print(f"  {chart:>16}: {seconds * 1000:5.0f} ms")
+
+
+def chart_costs(y_val: np.ndarray, repeats: int = 10) -> dict[str, float]:
+    """CPU seconds per render-and-save of each chart, on a plausible 10-class evaluation."""
+    from epoch_eval import evaluate
+    from epoch_eval.charts import CHART_NAMES, write_chart_png
+
+    rng = np.random.default_rng(0)
+    scores = rng.dirichlet(np.ones(10), len(y_val))
+    scores[np.arange(len(y_val)), y_val] += 2.0
+    evaluation = evaluate(y_val, scores / scores.sum(axis=1, keepdims=True))
+    costs = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for chart in CHART_NAMES:
+            path = os.path.join(folder, f"{chart}.png")
+            write_chart_png(chart, evaluation, path)  # warm-up
+            start = time.process_time()
+            for _ in range(repeats):
+                write_chart_png(chart, evaluation, path, title="Epoch 1")
+            costs[chart] = (time.process_time() - start) / repeats
+    return costs
 
 
 if __name__ == "__main__":

@@ -173,7 +173,7 @@ def main() -> None:
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt replies
     with contextlib.suppress(OSError):
-        os.nice(5)  # training comes first; charts catch up in the gaps
+        os.nice(10)  # training comes first; charts catch up in the gaps
     jobs = sys.stdin.buffer
     while True:
         try:
