@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import keras
@@ -17,7 +17,7 @@ from epoch_eval.callback.predictions import (
     labels_only,
     predict_batches,
 )
-from epoch_eval.callback.validation_data import ValidationData
+from epoch_eval.callback.validation_data import Batch, ValidationData
 from epoch_eval.metrics.evaluate import evaluate
 from epoch_eval.metrics.result import Evaluation
 from epoch_eval.metrics.targets import check_average, check_task, check_threshold, to_targets
@@ -95,14 +95,12 @@ class EpochEvaluator(keras.callbacks.Callback):
         self._deferred: list[EpochResult] = []
         self._last_evaluated: int | None = None
         self._last_seen: int | None = None
-        self._distributed = False
 
     # -- Keras hooks ----------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Check the data, the model and every sink before the first training step."""
         self._reset()
         check_output_key(self.model, self.output)
-        self._distributed = replica_count(self.model) > 1
         self._resolved_task = self._probe()
         chief = is_chief(self.model)
         active = [sink for sink in self.sinks if chief or not sink.chief_only]
@@ -184,9 +182,11 @@ class EpochEvaluator(keras.callbacks.Callback):
                           f"({type(error).__name__}: {error}); training goes on.",
                           RuntimeWarning, stacklevel=3)
 
-    def _predict(self) -> Predictions:
-        return predict_batches(self.model, self.validation_data.batches(), self.output,
-                               distributed=self._distributed)
+    def _predict(self, batches: Iterable[Batch] | None = None) -> Predictions:
+        """Predictions over `batches` (default: a fresh pass over the validation data)."""
+        return predict_batches(self.model,
+                               self.validation_data.batches() if batches is None else batches,
+                               self.output, distributed=replica_count(self.model) > 1)
 
     def _probe(self) -> str:
         """Run the first validation batch through the model and check that the labels fit.
@@ -197,8 +197,7 @@ class EpochEvaluator(keras.callbacks.Callback):
         if first is None:
             raise ValueError("`validation_data` yielded no batches: there is nothing to "
                              "evaluate.")
-        sample = predict_batches(self.model, [first], self.output,
-                                 distributed=self._distributed)
+        sample = self._predict([first])
         y_true, sample_weight = sample.y_true, sample.sample_weight
         if self.validation_data.kind == "arrays":  # all labels are at hand: check them all
             y_true, sample_weight = labels_only(self.model, self.validation_data.batches(),
