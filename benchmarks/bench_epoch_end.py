@@ -14,7 +14,7 @@ Each way runs in a fresh Python process, `--repeats` times, interleaved; the bes
 kept (machines here are noisy). RSS growth is the training process's RSS after the last epoch
 minus after the first; the chart process's own RSS is reported beside it.
 
-Run: python benchmarks/bench_epoch_end.py [--epochs 20] [--repeats 3]
+Run: python benchmarks/bench_epoch_end.py [--epochs 20] [--repeats 3] [--long 200]
 Targets: epoch_eval / none <= 1.5, naive / epoch_eval >= 3, epoch_eval RSS growth <= 40 MB.
 """
 
@@ -141,6 +141,10 @@ def run_variant(variant: str, epochs: int, output: str) -> dict[str, float]:
     files = len(os.listdir(output))
     return {"wall": wall, "rss_growth_mb": (rss[-1] - rss[0]) / 2**20, "files": files,
             "per_epoch": wall / epochs, "chart_process_mb": max(chart_process_rss) / 2**20,
+            # from epoch 10 on: the child has imported Matplotlib and drawn a few epochs
+            "chart_process_growth_mb": (chart_process_rss[-1]
+                                        - chart_process_rss[min(10, len(chart_process_rss) - 1)])
+            / 2**20,
             **timings}
 
 
@@ -162,6 +166,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", choices=VARIANTS)
     parser.add_argument("--output")
+    parser.add_argument("--long", type=int, default=0, metavar="EPOCHS",
+                        help="also one epoch_eval run this long, for memory growth")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_variant(args.child, args.epochs, args.output)))
@@ -198,6 +204,11 @@ def main() -> None:
     print("CPU time to draw and save one chart (digits, 10 classes), in this process:")
     for chart, seconds in chart_costs(digits_split()[3]).items():
         print(f"  {chart:>16}: {seconds * 1000:5.0f} ms")
+    if args.long:
+        long = measure_in_subprocess("epoch_eval", args.long)
+        print(f"\n{args.long} epochs with epoch_eval: {long['files']} files, training process "
+              f"RSS growth {long['rss_growth_mb']:.1f} MB, chart process RSS growth after "
+              f"epoch 10 {long['chart_process_growth_mb']:.1f} MB")
 
 
 def chart_costs(y_val: np.ndarray, repeats: int = 10) -> dict[str, float]:

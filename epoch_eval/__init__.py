@@ -1,7 +1,7 @@
 """epoch_eval: honest whole-validation-set metrics and charts at every Keras epoch.
 
-`evaluate` and the result types import NumPy only; the Keras callback and the sinks are loaded
-on first use, so `import epoch_eval` stays light.
+`evaluate` and the result types import NumPy and SciPy only; the Keras callback and the sinks
+are loaded on first use, so `import epoch_eval` stays light.
 """
 
 from __future__ import annotations

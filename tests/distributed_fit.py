@@ -19,7 +19,17 @@ import keras  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 
-from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout  # noqa: E402
+from epoch_eval import EpochEvaluator, EpochResult, HistoryLogs, PngFolder, Sink, Stdout  # noqa: E402
+
+
+class CountWrites(Sink):
+    """Records every epoch handed to it, to show that each is delivered once."""
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+
+    def write(self, result: EpochResult) -> None:
+        self.epochs.append(result.epoch)
 
 
 def main(output: str) -> None:
@@ -32,8 +42,9 @@ def main(output: str) -> None:
                                   keras.layers.Dense(10, activation="softmax")])
         model.compile("adam", "sparse_categorical_crossentropy")
     printed = io.StringIO()
+    writes = CountWrites()
     evaluator = EpochEvaluator((x_val, y_val), batch_size=64,
-                               sinks=[HistoryLogs(), PngFolder(output), Stdout(printed)])
+                               sinks=[HistoryLogs(), PngFolder(output), Stdout(printed), writes])
     history = model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0,
                         callbacks=[evaluator])
     result = evaluator.evaluate_now()
@@ -47,6 +58,7 @@ def main(output: str) -> None:
         "sklearn_f1": f1_score(y_val, predicted, average="macro"),
         "files": sorted(os.listdir(output)),
         "printed_lines": printed.getvalue().count("epoch_eval epoch"),
+        "written_epochs": writes.epochs,
     }))
 
 

@@ -141,3 +141,107 @@ def test_multi_input_and_multi_output_models(digits):
     assert even.accuracy == pytest.approx(expected, rel=1e-9)
     selected = model.output_names[0]
     assert by_index.evaluate_now().task == ("multiclass" if selected == "digit" else "binary")
+
+
+class Digits(keras.utils.PyDataset):
+    """Digits in batches of 30, reshuffled at the end of every pass."""
+
+    def __init__(self, x, y, **kwargs):
+        super().__init__(**kwargs)
+        self.x, self.y = x, y
+        self.order = np.arange(len(y))
+        self.passes = 0
+
+    def __len__(self):
+        return int(np.ceil(len(self.y) / 30))
+
+    def __getitem__(self, index):
+        rows = self.order[index * 30:(index + 1) * 30]
+        return self.x[rows], self.y[rows]
+
+    def on_epoch_end(self):
+        self.passes += 1
+        np.random.default_rng(self.passes).shuffle(self.order)
+
+
+def test_py_dataset_with_worker_threads_does_not_hang(trained, digits):
+    import signal
+
+    model, _ = trained
+    x_train, y_train, x_val, y_val = digits
+    data = Digits(x_val, y_val, workers=2)
+
+    def give_up(signum, frame):
+        raise TimeoutError("fit hung on a PyDataset with workers")
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.alarm(120)
+    try:
+        evaluator = EpochEvaluator(data)
+        model.fit(x_train[:64], y_train[:64], epochs=2, verbose=0, callbacks=[evaluator])
+        result = evaluator.evaluate_now()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert_same_result(result, evaluate_with(model, (x_val, y_val)))
+    assert data.passes >= 3  # each pass ends like a Keras epoch: the dataset reshuffles
+
+
+def test_labels_of_every_batch_are_checked_before_training(digits):
+    x_train, y_train, x_val, y_val = digits
+    labels = y_val.copy()
+    labels[-1] = 12  # in the last batch only
+    dataset = tf.data.Dataset.from_tensor_slices((x_val, labels)).batch(50)
+    model = mlp(64, 10)
+    with pytest.raises(ValueError, match=r"labels outside \[0, 10\).*found \[12\]"):
+        model.fit(x_train, y_train, epochs=1, verbose=0, callbacks=[EpochEvaluator(dataset)])
+    assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_task_is_inferred_from_all_labels_not_the_first_batch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8)).astype("float32")
+    y = np.eye(4)[rng.integers(0, 4, 200)]
+    y[150:, 0] = 1  # multi-hot rows, only after the first batches
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    evaluator = EpochEvaluator(tf.data.Dataset.from_tensor_slices((x, y)).batch(50))
+    history = model.fit(x, y, epochs=1, verbose=0, callbacks=[evaluator])
+    assert evaluator.evaluate_now().task == "multilabel"
+    assert not np.isnan(history.history["val_f1"]).any()
+
+
+def test_sample_weights_per_output(digits):
+    x_train, y_train, x_val, y_val = digits
+    inputs = keras.Input((64,))
+    model = keras.Model(inputs, {
+        "digit": keras.layers.Dense(10, activation="softmax", name="digit")(inputs),
+        "even": keras.layers.Dense(1, activation="sigmoid", name="even")(inputs)})
+    model.compile("adam", {"digit": "sparse_categorical_crossentropy",
+                           "even": "binary_crossentropy"})
+    even = (y_val % 2 == 0).astype("float32")
+    weights = {"digit": np.linspace(0.5, 2, len(y_val)), "even": np.ones(len(y_val))}
+    evaluator = EpochEvaluator((x_val, {"digit": y_val, "even": even}, weights),
+                               output="digit", average="weighted")
+    model.fit(x_train, {"digit": y_train, "even": (y_train % 2 == 0).astype("float32")},
+              epochs=1, verbose=0, callbacks=[evaluator])
+    predicted = model.predict(x_val, verbose=0)["digit"].argmax(axis=1)
+    from sklearn.metrics import f1_score
+
+    assert evaluator.evaluate_now().f1 == pytest.approx(
+        f1_score(y_val, predicted, average="weighted", sample_weight=weights["digit"]),
+        rel=1e-9)
+
+
+def test_evaluate_now_without_a_model_says_what_to_do(digits):
+    _, _, x_val, y_val = digits
+    with pytest.raises(ValueError, match=r"needs a model.*set_model"):
+        EpochEvaluator((x_val, y_val)).evaluate_now()
+
+
+def test_equal_rows_with_another_problem_are_not_called_a_row_mismatch(digits):
+    _, _, x_val, y_val = digits
+    with pytest.raises(ValueError) as caught:
+        EpochEvaluator((x_val, [y_val, y_val], np.ones((len(y_val), 3, 2))))
+    assert "same number of rows" not in str(caught.value)

@@ -39,7 +39,7 @@ def test_labels_outside_the_model_width(digits):
 
 def test_one_hot_labels_of_the_wrong_width(digits):
     x_train, y_train, x_val, y_val = digits
-    fit_expecting(ValueError, r"do not fit the model's output.*\(450, 10\)",
+    fit_expecting(ValueError, r"does not fit the model.*labels of shape \(450, 12\).*\(450, 10\)",
                   EpochEvaluator((x_val, np.eye(12)[y_val])), (x_train, y_train))
 
 

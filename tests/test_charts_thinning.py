@@ -81,3 +81,30 @@ def test_a_million_points_thin_quickly():
     tx, _ = thin_curve(x, y)
     assert time.perf_counter() - start < 1.0
     assert len(tx) <= 4002
+
+
+def test_thin_evaluation_keeps_small_curves_and_thins_large_ones():
+    import numpy as np
+
+    from epoch_eval import evaluate
+    from epoch_eval.charts.thinning import thin_curve, thin_evaluation
+
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 60_000)
+    scores = rng.dirichlet(np.ones(3), 60_000)
+    big = evaluate(y_true, scores)
+    thinned = thin_evaluation(big)
+    for before, after in zip(big.roc_curves, thinned.roc_curves, strict=True):
+        expected_x, expected_y = thin_curve(before.fpr, before.tpr)
+        assert len(after.fpr) < len(before.fpr)
+        np.testing.assert_array_equal(after.fpr, expected_x)
+        np.testing.assert_array_equal(after.tpr, expected_y)
+        assert len(after.thresholds) == len(after.fpr)
+        assert set(after.thresholds) <= set(before.thresholds)
+    for before, after in zip(big.pr_curves, thinned.pr_curves, strict=True):
+        assert len(after.thresholds) == len(after.recall) - 1
+        assert after.recall[-1] == 0.0 and after.precision[-1] == 1.0
+        assert after.average_precision == before.average_precision
+    assert thinned.scalars() == big.scalars()
+    small = evaluate([0, 1, 1, 0], [0.2, 0.9, 0.4, 0.6])
+    assert thin_evaluation(small).roc_curves[0] is small.roc_curves[0]

@@ -28,6 +28,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
                                       for chart in ("confusion_matrix", "pr_curve", "roc_curve")
                                       for epoch in (1, 2))
     assert summary["printed_lines"] == 2
+    assert summary["written_epochs"] == [1, 2]  # each epoch reached the chief's sinks once
 
 
 def test_workers_other_than_the_chief_only_fill_logs(digits, tmp_path, monkeypatch, capsys):

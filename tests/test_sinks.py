@@ -144,3 +144,11 @@ def test_a_custom_sink_needs_only_write(evaluation):
     assert sink.epochs == [5]
     with pytest.raises(NotImplementedError, match="must implement write"):
         Sink().write(EpochResult(1, evaluation, {}))
+
+
+def test_history_logs_per_class_keys_never_collide():
+    result = evaluate([0, 1, 2, 2], np.eye(3)[[0, 1, 2, 1]], class_names=["a b", "a-b", "c"])
+    logs: dict = {}
+    HistoryLogs(per_class=True).write(EpochResult(1, result, logs))
+    assert logs["val_recall_a_b"] == 1.0 and logs["val_recall_a_b_1"] == 1.0
+    assert logs["val_recall_c"] == 0.5

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import keras
@@ -20,7 +20,13 @@ from epoch_eval.callback.predictions import (
 from epoch_eval.callback.validation_data import Batch, ValidationData
 from epoch_eval.metrics.evaluate import evaluate
 from epoch_eval.metrics.result import Evaluation
-from epoch_eval.metrics.targets import check_average, check_task, check_threshold, to_targets
+from epoch_eval.metrics.targets import (
+    check_average,
+    check_class_names,
+    check_task,
+    check_threshold,
+    to_targets,
+)
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.history_logs import HistoryLogs
 
@@ -85,7 +91,7 @@ class EpochEvaluator(keras.callbacks.Callback):
         self.threshold = threshold
         self.average = average
         self.from_logits = from_logits
-        self.class_names = None if class_names is None else tuple(class_names)
+        self.class_names = check_class_names(class_names)
         self.output = output
         self._reset()
 
@@ -137,7 +143,14 @@ class EpochEvaluator(keras.callbacks.Callback):
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate_now(self) -> Evaluation:
-        """Evaluate the current model on the validation data (also usable outside `fit`)."""
+        """Evaluate the current model on the validation data (also usable outside `fit`).
+
+        Raises:
+            ValueError: when no model is set yet (before `fit`, call `set_model(model)`).
+        """
+        if self.model is None:
+            raise ValueError("evaluate_now() needs a model: call it during or after fit(), "
+                             "or call set_model(model) first.")
         predictions = self._predict()
         if not np.all(np.isfinite(predictions.y_score)):
             bad = int(np.sum(~np.isfinite(predictions.y_score)))
@@ -189,29 +202,34 @@ class EpochEvaluator(keras.callbacks.Callback):
                                self.output, distributed=replica_count(self.model) > 1)
 
     def _probe(self) -> str:
-        """Run the first validation batch through the model and check that the labels fit.
+        """Check, before training, that the validation data fits the model and the settings.
 
-        Returns the task, inferred once here so that every epoch is scored the same way.
+        One whole pass reads every label (a pass cut short would leave a `PyDataset`'s
+        prefetched batches to the next one); then the first batch goes through the model, for
+        its inputs and output width. Returns the task, inferred here once from all the
+        labels, so that every epoch is scored the same way.
         """
-        first = next(iter(self.validation_data.batches()), None)
-        if first is None:
-            raise ValueError("`validation_data` yielded no batches: there is nothing to "
-                             "evaluate.")
-        sample = self._predict([first])
-        y_true, sample_weight = sample.y_true, sample.sample_weight
-        if self.validation_data.kind == "arrays":  # all labels are at hand: check them all
-            y_true, sample_weight = labels_only(self.model, self.validation_data.batches(),
-                                                self.output)
-        scores = np.broadcast_to(np.full(sample.y_score.shape[1:], 0.5, dtype=np.float32),
-                                 (len(y_true), *sample.y_score.shape[1:]))
+        batches: list[Batch] = []
+
+        def keep_first(all_batches: Iterable[Batch]) -> Iterator[Batch]:
+            for batch in all_batches:
+                if not batches:
+                    batches.append(batch)
+                yield batch
+
+        y_true, sample_weight = labels_only(
+            self.model, keep_first(self.validation_data.batches()), self.output)
+        width = self._predict(batches).y_score.shape[1:]
+        scores = np.broadcast_to(np.full(width, 0.5, dtype=np.float32), (len(y_true), *width))
         try:
             targets = to_targets(
                 y_true, scores, task=self.task, threshold=self.threshold, average=self.average,
                 sample_weight=sample_weight, class_names=self.class_names,
             )
         except ValueError as error:
-            raise ValueError(f"The validation labels (shape {y_true.shape}) do not fit the "
-                             f"model's output (shape {sample.y_score.shape}): {error}") from error
+            raise ValueError(f"The validation data does not fit the model or the evaluator's "
+                             f"settings (labels of shape {y_true.shape}, predictions of shape "
+                             f"{(len(y_true), *width)}): {error}") from error
         return targets.task
 
     def _undefined(self, predictions: Predictions, reason: str) -> Evaluation:

@@ -108,6 +108,8 @@ def labels_only(model: keras.Model, batches: Iterable[Batch],
     """The labels and weights of every batch, without predicting (to check them all)."""
     names = output_names(model)
     pairs = [_selected_labels(y, weight, output, names) for _, y, weight in batches]
+    if not pairs:
+        raise ValueError("The validation data yielded no batches: there is nothing to evaluate.")
     return (np.concatenate([y for y, _ in pairs]),
             _concatenate_weights([weight for _, weight in pairs]))
 

@@ -19,7 +19,9 @@ import numpy as np
 # private API, so this module is the only place that touches them.
 from keras.src.trainers.data_adapters import get_data_adapter, is_tf_dataset
 
-Batch = tuple[Any, np.ndarray, "np.ndarray | None"]
+Batch = tuple[Any, Any, Any]
+"""`(x, y, sample_weight)`: `y` and `sample_weight` NumPy arrays, or structures of them for a
+multi-output model; `sample_weight` may be None."""
 
 ACCEPTED = ("an `(x, y)` or `(x, y, sample_weight)` tuple of arrays, a `tf.data.Dataset`, "
             "a `keras.utils.PyDataset`, or a zero-argument callable returning a fresh "
@@ -74,15 +76,25 @@ class ValidationData:
                              f"Received: {type(data).__name__}")
 
     def batches(self) -> Iterator[Batch]:
-        """A fresh pass over the data: `(x, y, sample_weight)` batches."""
+        """A fresh pass over the data: `(x, y, sample_weight)` batches.
+
+        Close the iterator (or exhaust it) to end the pass: a `PyDataset`'s worker queue is
+        then stopped and its `on_epoch_end` called, as after a Keras epoch.
+        """
         if self._factory is not None:
-            batches = self._batches_from(self._factory())
+            adapter, batches = None, self._batches_from(self._factory())
         else:
-            batches = self._adapter.get_numpy_iterator()
-        if self.steps is not None:
-            batches = itertools.islice(batches, self.steps)
-        for batch in batches:
-            yield _unpack(batch)
+            adapter = self._adapter
+            adapter.on_epoch_begin()
+            batches = adapter.get_numpy_iterator()
+        try:
+            if self.steps is not None:
+                batches = itertools.islice(batches, self.steps)
+            for batch in batches:
+                yield _unpack(batch)
+        finally:
+            if adapter is not None:
+                adapter.on_epoch_end()
 
     def _batches_from(self, fresh: Any) -> Iterable[Any]:
         """Batches from what the user's callable returned this time."""
@@ -102,15 +114,14 @@ def _array_adapter(data: tuple, batch_size: int | None):
     if y is None:
         raise ValueError("`validation_data` needs labels: pass `(x, y)` or "
                          "`(x, y, sample_weight)`. Received y=None")
-    try:
-        return get_data_adapter(x, y, sample_weight=weight, batch_size=batch_size or 32,
-                                shuffle=False)
-    except ValueError as error:
-        sizes = {name: [int(np.shape(a)[0]) for a in keras.tree.flatten(value)]
-                 for name, value in (("x", x), ("y", y), ("sample_weight", weight))
-                 if value is not None}
+    sizes = {name: [int(np.shape(a)[0]) for a in keras.tree.flatten(value) if np.ndim(a)]
+             for name, value in (("x", x), ("y", y), ("sample_weight", weight))
+             if value is not None}
+    if len({size for rows in sizes.values() for size in rows}) > 1:
         raise ValueError(f"The arrays of `validation_data` must all have the same number of "
-                         f"rows. Received rows: {sizes}") from error
+                         f"rows. Received rows: {sizes}")
+    return get_data_adapter(x, y, sample_weight=weight, batch_size=batch_size or 32,
+                            shuffle=False)
 
 
 def _unpack(batch: Any) -> Batch:
@@ -125,8 +136,8 @@ def _unpack(batch: Any) -> Batch:
         raise ValueError("A validation batch has no labels (y is None). Each batch must be "
                          "`(x, y)` or `(x, y, sample_weight)`.")
     y = keras.tree.map_structure(keras.ops.convert_to_numpy, y)
-    if weight is not None:
-        weight = keras.ops.convert_to_numpy(weight)
+    if weight is not None:  # one array, or one per output
+        weight = keras.tree.map_structure(keras.ops.convert_to_numpy, weight)
     return x, y, weight
 
 

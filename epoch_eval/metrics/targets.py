@@ -260,18 +260,27 @@ def _float_scores(scores: np.ndarray) -> np.ndarray:
     return scores.astype(np.float64)
 
 
-def _class_names(names: Sequence[str] | None, n_classes: int, task: str) -> tuple[str, ...]:
+def check_class_names(names: Sequence[str] | None) -> tuple[str, ...] | None:
+    """`names` as a tuple of distinct strings (None stays None); the count is checked later,
+    against the width of the scores."""
     if names is None:
-        return tuple(str(i) for i in range(n_classes))
+        return None
     if isinstance(names, str):
         raise ValueError(f"`class_names` must be a sequence of names, not a string. "
                          f"Received: class_names={names!r}")
     result = tuple(str(name) for name in names)
+    if len(set(result)) != len(result):
+        raise ValueError(f"`class_names` must be distinct. Received: {list(result)}")
+    return result
+
+
+def _class_names(names: Sequence[str] | None, n_classes: int, task: str) -> tuple[str, ...]:
+    result = check_class_names(names)
+    if result is None:
+        return tuple(str(i) for i in range(n_classes))
     if len(result) != n_classes:
         what = "labels" if task == "multilabel" else "classes"
         raise ValueError(f"`class_names` must name each of the {n_classes} {what} of this "
                          f"{task} task (from the width of `y_score`). Received "
                          f"{len(result)} names: {list(result)[:10]}")
-    if len(set(result)) != len(result):
-        raise ValueError(f"`class_names` must be distinct. Received: {list(result)}")
     return result

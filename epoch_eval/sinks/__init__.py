@@ -1,6 +1,6 @@
 """Where each evaluated epoch goes: Keras logs, a folder of PNG charts, standard output.
 
-Nothing here imports Keras or TensorFlow; Matplotlib is imported only where charts are drawn.
+Nothing here imports Keras or TensorFlow; `PngFolder` brings in Matplotlib.
 """
 
 from epoch_eval.sinks.base import EpochResult, Sink

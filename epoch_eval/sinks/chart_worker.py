@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import warnings
+import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -95,16 +96,18 @@ class ChartWorker:
 
     def close(self) -> list[str]:
         """Wait until every submitted job is drawn, stop the child; return pending failures."""
-        process = self._process
+        with self._lock:
+            process = self._process
         if process is not None:
-            with contextlib.suppress(OSError):
-                process.stdin.close()  # end of jobs
-            if self._reader is not None:
-                self._reader.join()
-            process.wait()
-        if self._threads is not None:
-            self._threads.shutdown(wait=True)
-            self._threads = None
+            _end_of_jobs(process)
+        if self._reader is not None:
+            # also when the child died: the reader hands its unfinished jobs to the thread
+            self._reader.join()
+            self._reader = None
+        with self._lock:
+            threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.shutdown(wait=True)
         return self.take_failures()
 
     # -- the child process ----------------------------------------------------------------
@@ -122,6 +125,9 @@ class ChartWorker:
             warnings.warn(f"epoch_eval: could not start the chart process ({error}); drawing "
                           "charts on a background thread instead.", RuntimeWarning, stacklevel=3)
             return
+        # If `close` is never called (Keras skips on_train_end when training raises), the child
+        # still ends: at the next `close`, or when the interpreter exits.
+        weakref.finalize(self, _end_of_jobs, self._process)
         self._reader = threading.Thread(target=self._read_replies, name="epoch_eval-charts",
                                         daemon=True)
         self._reader.start()
@@ -166,6 +172,12 @@ class ChartWorker:
             self._slots.release()
         with self._lock:
             self._failures.extend(failures)
+
+
+def _end_of_jobs(process: subprocess.Popen) -> None:
+    """Close the child's input: it draws what it has, then exits."""
+    with contextlib.suppress(OSError):
+        process.stdin.close()
 
 
 def main() -> None:

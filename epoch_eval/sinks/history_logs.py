@@ -44,9 +44,10 @@ class HistoryLogs(Sink):
         values = {f"{self.prefix}{name}": value for name, value in evaluation.scalars().items()}
         if self.per_class:
             per_class = evaluation.per_class
+            keys = key_safe_names(per_class.names)
             for metric in ("precision", "recall", "f1"):
-                for name, value in zip(per_class.names, getattr(per_class, metric), strict=True):
-                    values[f"{self.prefix}{metric}_{_key_safe(name)}"] = float(value)
+                for key, value in zip(keys, getattr(per_class, metric), strict=True):
+                    values[f"{self.prefix}{metric}_{key}"] = float(value)
         collisions = [key for key in values if key in result.logs]
         for key, value in values.items():
             if key not in result.logs:
@@ -62,5 +63,11 @@ class HistoryLogs(Sink):
             )
 
 
-def _key_safe(name: str) -> str:
-    return re.sub(r"\W+", "_", name).strip("_") or "class"
+def key_safe_names(names: tuple[str, ...]) -> list[str]:
+    """Class names as log keys: runs of other characters than letters, digits and "_" become
+    "_"; a name that would repeat an earlier key gets its class index appended ("a_b_3")."""
+    keys: list[str] = []
+    for index, name in enumerate(names):
+        key = re.sub(r"\W+", "_", name).strip("_") or "class"
+        keys.append(f"{key}_{index}" if key in keys else key)
+    return keys

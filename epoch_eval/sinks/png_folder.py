@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from epoch_eval.charts.render import CHART_NAMES, check_chart_names
+from epoch_eval.charts.thinning import thin_evaluation
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.chart_worker import ChartJob, ChartWorker
 
@@ -98,9 +99,10 @@ class PngFolder(Sink):
             warnings.warn(f"epoch_eval: no charts for epoch {result.epoch}: "
                           f"{evaluation.undefined_reason}", RuntimeWarning, stacklevel=2)
             return
+        drawable = thin_evaluation(evaluation)  # the same charts, far less to send
         for worker, charts in self._workers:
             paths = {chart: str(self.path_for(chart, result.epoch)) for chart in charts}
-            worker.submit(ChartJob(result.epoch, evaluation, paths))
+            worker.submit(ChartJob(result.epoch, drawable, paths))
 
     def close(self) -> None:
         """Wait until every chart is written."""

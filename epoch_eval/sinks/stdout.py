@@ -21,7 +21,7 @@ class Stdout(Sink):
         report: also print a per-class table (precision, recall, F1, support, ROC AUC, AP).
     """
 
-    def __init__(self, stream: TextIO | None = None, *, report: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None, report: bool = False) -> None:
         self.stream = stream
         self.report = report
 
