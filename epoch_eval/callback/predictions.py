@@ -129,6 +129,7 @@ def _to_numpy(values: Any) -> np.ndarray:
 def _concatenate_weights(weights: list[np.ndarray | None]) -> np.ndarray | None:
     if all(w is None for w in weights):
         return None
-    if any(w is None for w in weights):
+    present = [np.reshape(w, -1) for w in weights if w is not None]
+    if len(present) != len(weights):
         raise ValueError("Some validation batches carry sample weights and others do not.")
-    return np.concatenate([np.reshape(w, -1) for w in weights])
+    return np.concatenate(present)

@@ -18,6 +18,7 @@ import numpy as np
 # Keras' own data adapters turn arrays, tf.data and PyDataset into NumPy batches. They are
 # private API, so this module is the only place that touches them.
 from keras.src.trainers.data_adapters import get_data_adapter, is_tf_dataset
+from keras.src.trainers.data_adapters.data_adapter import DataAdapter
 
 Batch = tuple[Any, Any, Any]
 """`(x, y, sample_weight)`: `y` and `sample_weight` NumPy arrays, or structures of them for a
@@ -51,7 +52,7 @@ class ValidationData:
         self.batch_size = batch_size
         self.steps = steps
         self._factory: Callable[[], Any] | None = None
-        self._adapter = None
+        self._adapter: DataAdapter | None = None
         if _is_single_use(data):
             raise ValueError(
                 f"`validation_data` is a single-use {type(data).__name__}: it would be exhausted "
@@ -81,10 +82,11 @@ class ValidationData:
         Close the iterator (or exhaust it) to end the pass: a `PyDataset`'s worker queue is
         then stopped and its `on_epoch_end` called, as after a Keras epoch.
         """
-        if self._factory is not None:
-            adapter, batches = None, self._batches_from(self._factory())
+        adapter = self._adapter
+        if adapter is None:
+            assert self._factory is not None
+            batches = self._batches_from(self._factory())
         else:
-            adapter = self._adapter
             adapter.on_epoch_begin()
             batches = adapter.get_numpy_iterator()
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -74,7 +74,7 @@ def draw_curve_chart(
     noun: str,
     max_legend_classes: int,
     thin: bool,
-    inside_loc: str,
+    inside_loc: Literal["lower right", "lower left"],
 ) -> CurvePlot:
     """Draw per-class curves, their averages and a chance line, then a legible legend.
 

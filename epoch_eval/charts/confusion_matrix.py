@@ -10,6 +10,8 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Colormap
+from matplotlib.figure import Figure, SubFigure
+from matplotlib.gridspec import GridSpecBase
 from matplotlib.image import AxesImage
 from matplotlib.ticker import PercentFormatter
 
@@ -108,7 +110,7 @@ def plot_confusion_matrix(
                   for k, panel_ax in enumerate(panel_axes)]
         _, cols = _grid_shape(len(panels))
         for k, (panel, name) in enumerate(zip(panels, evaluation.class_names, strict=True)):
-            panel.ax.set_title(short_name(name), fontsize=panel.ax.xaxis.label.get_size(),
+            panel.ax.set_title(short_name(name), fontsize=panel.ax.xaxis.label.get_fontsize(),
                                parse_math=False)
             if k % cols:
                 panel.ax.set_ylabel("")
@@ -164,6 +166,8 @@ def _grid_figsize(n: int) -> tuple[float, float]:
 def _grid_axes(ax: Axes | None, n: int) -> list[Axes]:
     """`n` Axes in a grid: in a new figure, or inside the box of `ax` (which is hidden)."""
     rows, cols = _grid_shape(n)
+    figure: Figure | SubFigure
+    grid: GridSpecBase
     if ax is None:
         figure = new_figure(_grid_figsize(n))
         grid = figure.add_gridspec(rows, cols)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -129,8 +130,11 @@ def _write_png(figure: Figure, stream: Any) -> None:
     the canvas runs the layout and renders in one pass, for the same pixels. A user's
     `savefig.*` settings cannot change the file either.
     """
-    figure.canvas.draw()
-    pixels = np.asarray(figure.canvas.buffer_rgba())
+    canvas = figure.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())
     Image.fromarray(pixels).save(stream, format="png", dpi=(figure.dpi, figure.dpi))
 
 

@@ -145,7 +145,8 @@ class Evaluation:
             class_names=class_names,
             threshold=threshold,
             average=average,
-            **dict.fromkeys(SCALAR_NAMES, float("nan")),
+            f1=float("nan"), precision=float("nan"), recall=float("nan"),
+            accuracy=float("nan"), roc_auc=float("nan"), pr_auc=float("nan"),
             confusion_matrix=frozen_array(np.full(shape, np.nan)),
             per_class=PerClassMetrics(
                 class_names, nan_per_class, nan_per_class, nan_per_class, nan_per_class

@@ -82,6 +82,7 @@ class ChartWorker:
         if process is None:
             self._draw_on_thread(job)
             return
+        assert process.stdin is not None  # started with stdin=PIPE
         try:
             pickle.dump((job_id, job), process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             process.stdin.flush()
@@ -177,7 +178,8 @@ class ChartWorker:
 def _end_of_jobs(process: subprocess.Popen) -> None:
     """Close the child's input: it draws what it has, then exits."""
     with contextlib.suppress(OSError):
-        process.stdin.close()
+        if process.stdin is not None:
+            process.stdin.close()
 
 
 def main() -> None:
