@@ -103,12 +103,12 @@ def test_nan_predictions_keep_training_and_skip_charts(digits, tmp_path):
 
 
 def test_a_chart_that_fails_is_a_warning(digits, tmp_path, monkeypatch):
-    import epoch_eval.charts
+    import epoch_eval.charts.render
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts today")
 
-    monkeypatch.setattr(epoch_eval.charts, "render_chart", broken)
+    monkeypatch.setattr(epoch_eval.charts.render, "render_chart", broken)
     x_train, y_train, x_val, y_val = digits
     model = mlp(64, 10)
     with pytest.warns(RuntimeWarning, match="could not draw roc_curve for epoch 1 "

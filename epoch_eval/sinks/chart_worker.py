@@ -37,14 +37,13 @@ class ChartJob:
 
 def draw(job: ChartJob) -> list[str]:
     """Draw and save each chart of `job`; return one message per chart that failed."""
-    from epoch_eval.charts import CHART_TITLES, render_chart, save_png_atomically  # lazily
+    from epoch_eval.charts import CHART_TITLES, write_chart_png  # Matplotlib, lazily
 
     failures = []
     for chart, path in job.paths.items():
         try:
-            title = f"Epoch {job.epoch} \u2014 {CHART_TITLES[chart]}"
-            figure = render_chart(chart, job.evaluation, title=title)
-            save_png_atomically(figure, path)
+            write_chart_png(chart, job.evaluation, path,
+                            title=f"Epoch {job.epoch} \u2014 {CHART_TITLES[chart]}")
         except Exception as error:  # a chart must never take training down
             failures.append(f"could not draw {chart} for epoch {job.epoch} "
                             f"({type(error).__name__}: {error})")
