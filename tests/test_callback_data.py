@@ -245,3 +245,23 @@ def test_equal_rows_with_another_problem_are_not_called_a_row_mismatch(digits):
     with pytest.raises(ValueError) as caught:
         EpochEvaluator((x_val, [y_val, y_val], np.ones((len(y_val), 3, 2))))
     assert "same number of rows" not in str(caught.value)
+
+
+def test_callable_returning_a_py_dataset_with_workers(trained, digits):
+    model, _ = trained
+    _, _, x_val, y_val = digits
+    made: list[Digits] = []
+
+    def fresh_dataset():
+        made.append(Digits(x_val, y_val, workers=2))
+        return made[-1]
+
+    result = evaluate_with(model, fresh_dataset)
+    assert_same_result(result, evaluate_with(model, (x_val, y_val)))
+    assert all(data.passes == 1 for data in made)  # every pass was ended as a Keras epoch
+
+
+def test_a_tuple_of_the_wrong_length_is_refused(digits):
+    _, _, x_val, y_val = digits
+    with pytest.raises(ValueError, match="must be an `\\(x, y\\)`.*Received: tuple"):
+        EpochEvaluator((x_val, y_val, None, None))

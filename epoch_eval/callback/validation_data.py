@@ -52,18 +52,16 @@ class ValidationData:
         self.batch_size = batch_size
         self.steps = steps
         self._factory: Callable[[], Any] | None = None
-        self._adapter: DataAdapter | None = None
         if _is_single_use(data):
             raise ValueError(
                 f"`validation_data` is a single-use {type(data).__name__}: it would be exhausted "
                 "after the first evaluation. Pass a zero-argument callable that returns a fresh "
                 "one instead, e.g. `validation_data=lambda: make_batches()`.")
-        if isinstance(data, tuple) and len(data) in (2, 3):
+        self._adapter: DataAdapter | None = _adapter(data, batch_size)
+        if self._adapter is not None and isinstance(data, tuple):
             self.kind = "arrays"
-            self._adapter = _array_adapter(data, batch_size)
-        elif is_tf_dataset(data) or isinstance(data, keras.utils.PyDataset):
+        elif self._adapter is not None:
             self.kind = "tf.data.Dataset" if is_tf_dataset(data) else "PyDataset"
-            self._adapter = get_data_adapter(data, shuffle=False)
             if self._adapter.num_batches is None and steps is None and _is_infinite(data):
                 raise ValueError(
                     f"`validation_data` is an infinite {self.kind}, so an evaluation would never "
@@ -82,13 +80,18 @@ class ValidationData:
         Close the iterator (or exhaust it) to end the pass: a `PyDataset`'s worker queue is
         then stopped and its `on_epoch_end` called, as after a Keras epoch.
         """
-        adapter = self._adapter
-        if adapter is None:
-            assert self._factory is not None
-            batches = self._batches_from(self._factory())
-        else:
+        adapter, plain = self._adapter, None
+        if self._factory is not None:
+            fresh = self._factory()
+            adapter = _adapter(fresh, self.batch_size)
+            if adapter is None:
+                plain = _plain_batches(fresh)
+        if adapter is not None:
             adapter.on_epoch_begin()
-            batches = adapter.get_numpy_iterator()
+            batches: Iterable[Any] = adapter.get_numpy_iterator()
+        else:
+            assert plain is not None
+            batches = plain
         try:
             if self.steps is not None:
                 batches = itertools.islice(batches, self.steps)
@@ -98,16 +101,23 @@ class ValidationData:
             if adapter is not None:
                 adapter.on_epoch_end()
 
-    def _batches_from(self, fresh: Any) -> Iterable[Any]:
-        """Batches from what the user's callable returned this time."""
-        if isinstance(fresh, tuple) and len(fresh) in (2, 3):
-            return _array_adapter(fresh, self.batch_size).get_numpy_iterator()
-        if is_tf_dataset(fresh) or isinstance(fresh, keras.utils.PyDataset):
-            return get_data_adapter(fresh, shuffle=False).get_numpy_iterator()
-        if isinstance(fresh, Iterable) and not isinstance(fresh, (str, bytes, dict)):
-            return fresh
-        raise ValueError("The `validation_data` callable must return an iterable of "
-                         f"`(x, y[, sample_weight])` batches. It returned: {type(fresh).__name__}")
+
+
+def _adapter(data: Any, batch_size: int | None) -> DataAdapter | None:
+    """Keras' adapter for an array tuple, a tf.data.Dataset or a PyDataset; None otherwise."""
+    if isinstance(data, tuple) and len(data) in (2, 3):
+        return _array_adapter(data, batch_size)
+    if is_tf_dataset(data) or isinstance(data, keras.utils.PyDataset):
+        return get_data_adapter(data, shuffle=False)
+    return None
+
+
+def _plain_batches(fresh: Any) -> Iterable[Any]:
+    """What the user's callable returned, when it is a plain iterable of batches."""
+    if isinstance(fresh, Iterable) and not isinstance(fresh, (str, bytes, dict)):
+        return fresh
+    raise ValueError("The `validation_data` callable must return an iterable of "
+                     f"`(x, y[, sample_weight])` batches. It returned: {type(fresh).__name__}")
 
 
 def _array_adapter(data: tuple, batch_size: int | None):
