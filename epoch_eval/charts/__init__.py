@@ -15,6 +15,8 @@ from epoch_eval.charts.pr_curve import plot_pr_curve
 from epoch_eval.charts.render import (
     CHART_NAMES,
     CHART_TITLES,
+    chart_png,
+    chart_title,
     check_chart_names,
     render_chart,
     save_png_atomically,
@@ -29,6 +31,8 @@ __all__ = [
     "ConfusionMatrixPlot",
     "CurvePlot",
     "MatrixPanel",
+    "chart_png",
+    "chart_title",
     "check_chart_names",
     "plot_confusion_matrix",
     "plot_pr_curve",

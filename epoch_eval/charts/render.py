@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 from collections.abc import Callable
@@ -147,6 +148,27 @@ def write_chart_png(name: str, evaluation: Evaluation, path: str | os.PathLike[s
         OSError: as `save_png_atomically`.
     """
     return save_png_atomically(render_chart(name, evaluation, title=title), path)
+
+
+def chart_title(name: str, epoch: int | None = None) -> str:
+    """"Epoch 3 \u2014 ROC curve", or the chart's name alone without an epoch."""
+    _check_chart_name(name)
+    return CHART_TITLES[name] if epoch is None else f"Epoch {epoch} \u2014 {CHART_TITLES[name]}"
+
+
+def chart_png(name: str, evaluation: Evaluation, *, epoch: int | None = None) -> bytes:
+    """Chart `name` of `evaluation` as PNG bytes, titled with `epoch` when given.
+
+    Raises:
+        ValueError: as `render_chart`.
+    """
+    figure = render_chart(name, evaluation, title=chart_title(name, epoch))
+    stream = io.BytesIO()
+    try:
+        _write_png(figure, stream)
+    finally:
+        figure.clear()
+    return stream.getvalue()
 
 
 def _check_chart_name(name: str) -> None:

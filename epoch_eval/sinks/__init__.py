@@ -3,9 +3,18 @@
 Nothing here imports Keras or TensorFlow; `PngFolder` brings in Matplotlib.
 """
 
-from epoch_eval.sinks.base import EpochResult, Sink
+from epoch_eval.sinks.base import ChartRequests, DeliverCharts, DrawNow, EpochResult, Sink
 from epoch_eval.sinks.history_logs import HistoryLogs
 from epoch_eval.sinks.png_folder import PngFolder
 from epoch_eval.sinks.stdout import Stdout
 
-__all__ = ["EpochResult", "HistoryLogs", "PngFolder", "Sink", "Stdout"]
+__all__ = [
+    "ChartRequests",
+    "DeliverCharts",
+    "DrawNow",
+    "EpochResult",
+    "HistoryLogs",
+    "PngFolder",
+    "Sink",
+    "Stdout",
+]

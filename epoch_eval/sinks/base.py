@@ -2,10 +2,56 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
 from epoch_eval.metrics.result import Evaluation
+
+DeliverCharts = Callable[[dict[str, bytes]], None]
+"""Receives the PNG bytes of an epoch's charts, keyed by chart name."""
+
+
+class ChartRequests(Protocol):
+    """The charts of one epoch, drawn once however many sinks ask for them."""
+
+    def request(self, names: Sequence[str], deliver: DeliverCharts) -> None:
+        """Have the charts `names` of this epoch drawn and call `deliver` with their PNG bytes.
+
+        Each chart is drawn at most once per epoch, whichever sinks ask. `deliver` may run on
+        another thread than the caller's (the evaluator draws off the training thread); a
+        chart that failed to draw is left out of the dict, with a warning. For an epoch whose
+        evaluation is undefined (`is_defined` False) nothing is drawn and `deliver` is not
+        called.
+        """
+
+
+class DrawNow:
+    """`ChartRequests` that draws on the calling thread: for sinks fed by hand, without an
+    `EpochEvaluator` (which hands its sinks a shared, off-thread renderer instead)."""
+
+    def __init__(self, epoch: int, evaluation: Evaluation) -> None:
+        self.epoch = epoch
+        self.evaluation = evaluation
+        self._pngs: dict[str, bytes | None] = {}
+
+    def request(self, names: Sequence[str], deliver: DeliverCharts) -> None:
+        if not self.evaluation.is_defined:
+            return
+        from epoch_eval.charts.render import chart_png  # Matplotlib, lazily
+
+        for name in names:
+            if name in self._pngs:
+                continue
+            try:
+                self._pngs[name] = chart_png(name, self.evaluation, epoch=self.epoch)
+            except Exception as error:  # a chart must never take training down
+                self._pngs[name] = None
+                warnings.warn(f"epoch_eval: could not draw {name} for epoch {self.epoch} "
+                              f"({type(error).__name__}: {error}).", RuntimeWarning,
+                              stacklevel=2)
+        deliver({name: png for name in names if (png := self._pngs[name]) is not None})
 
 
 @dataclass(frozen=True)
@@ -18,11 +64,18 @@ class EpochResult:
             NaN or inf, its metrics are nan and `evaluation.is_defined` is False.
         logs: the epoch's Keras `logs` dict, shared with `History` and the callbacks listed
             after the evaluator; a sink may add keys to it.
+        charts: the epoch's charts as PNG bytes, drawn once for every sink that asks
+            (`result.charts.request(names, deliver)`). Default: drawn on the calling thread.
     """
 
     epoch: int
     evaluation: Evaluation
     logs: dict[str, Any]
+    charts: ChartRequests = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.charts is None:
+            object.__setattr__(self, "charts", DrawNow(self.epoch, self.evaluation))
 
 
 class Sink:
