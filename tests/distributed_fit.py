@@ -19,17 +19,9 @@ import keras  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 
-from epoch_eval import EpochEvaluator, EpochResult, HistoryLogs, PngFolder, Sink, Stdout  # noqa: E402
+from count_writes import CountWrites  # noqa: E402
 
-
-class CountWrites(Sink):
-    """Records every epoch handed to it, to show that each is delivered once."""
-
-    def __init__(self) -> None:
-        self.epochs: list[int] = []
-
-    def write(self, result: EpochResult) -> None:
-        self.epochs.append(result.epoch)
+from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout  # noqa: E402
 
 
 def main(output: str) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +16,20 @@ import epoch_eval.callback.epoch_evaluator as epoch_evaluator_module
 from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout
 
 
-def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
-    script = Path(__file__).with_name("distributed_fit.py")
-    completed = subprocess.run([sys.executable, str(script), str(tmp_path)],
+def run_fit_script(name: str, output: Path) -> dict:
+    """Run `tests/<name>` in a fresh process on this checkout; return its JSON summary."""
+    script = Path(__file__).with_name(name)
+    root = str(script.parent.parent)  # this checkout's epoch_eval, not an installed one
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    completed = subprocess.run([sys.executable, str(script), str(output)], env=env,
                                capture_output=True, text=True, timeout=300, check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def check_distributed_summary(summary: dict) -> None:
+    """Values equal scikit-learn's, each row counted once, files and lines written once."""
     assert summary["replicas"] == 2
     assert len(summary["val_f1"]) == 2
     assert summary["n_samples"] == summary["n_val"]  # no row counted once per replica
@@ -29,6 +39,18 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
                                       for epoch in (1, 2))
     assert summary["printed_lines"] == 2
     assert summary["written_epochs"] == [1, 2]  # each epoch reached the chief's sinks once
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    pytest.importorskip("tensorflow")
+    check_distributed_summary(run_fit_script("distributed_fit.py", tmp_path))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_jax_data_parallel_on_two_host_cpus(tmp_path):
+    summary = run_fit_script("jax_data_parallel_fit.py", tmp_path)
+    assert summary["backend"] == "jax"
+    check_distributed_summary(summary)
 
 
 def test_workers_other_than_the_chief_only_fill_logs(digits, tmp_path, monkeypatch, capsys):
