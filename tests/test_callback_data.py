@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import mlp
 
 from epoch_eval import EpochEvaluator
@@ -36,6 +35,7 @@ def assert_same_result(result, reference):
 
 
 def test_tf_data_that_reshuffles_every_iteration(trained, digits):
+    tf = pytest.importorskip("tensorflow")
     model, reference = trained
     _, _, x_val, y_val = digits
     dataset = (tf.data.Dataset.from_tensor_slices((x_val, y_val))
@@ -44,6 +44,36 @@ def test_tf_data_that_reshuffles_every_iteration(trained, digits):
     second = evaluate_with(model, dataset)
     assert_same_result(first, reference)
     assert_same_result(second, reference)
+
+
+def test_torch_data_loader_that_reshuffles_every_iteration(trained, digits):
+    torch = pytest.importorskip("torch")
+    model, reference = trained
+    _, _, x_val, y_val = digits
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(x_val), torch.from_numpy(y_val)),
+        batch_size=16, shuffle=True)
+    first = evaluate_with(model, loader)
+    second = evaluate_with(model, loader)
+    assert_same_result(first, reference)
+    assert_same_result(second, reference)
+    assert EpochEvaluator(loader).validation_data.kind == "torch DataLoader"
+
+
+def test_torch_data_loader_over_an_iterable_dataset_is_read_to_its_end(trained, digits):
+    torch = pytest.importorskip("torch")
+    model, reference = trained
+    _, _, x_val, y_val = digits
+
+    class Rows(torch.utils.data.IterableDataset):
+        """No length: the loader cannot say how many batches it has."""
+
+        def __iter__(self):
+            return iter(zip(torch.from_numpy(x_val), torch.from_numpy(y_val), strict=True))
+
+    assert_same_result(evaluate_with(model, torch.utils.data.DataLoader(Rows(), batch_size=50)),
+                       reference)
 
 
 def test_py_dataset_that_shuffles_at_epoch_end(trained, digits):
@@ -83,6 +113,7 @@ def test_callable_returning_a_fresh_generator(trained, digits):
 
 
 def test_steps_limits_the_batches(trained, digits):
+    tf = pytest.importorskip("tensorflow")
     model, _ = trained
     _, _, x_val, y_val = digits
     dataset = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(10).repeat()
@@ -97,6 +128,7 @@ def test_a_bare_generator_is_refused_with_a_hint(digits):
 
 
 def test_an_infinite_dataset_without_steps_is_refused(digits):
+    tf = pytest.importorskip("tensorflow")
     _, _, x_val, y_val = digits
     dataset = tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(10).repeat()
     with pytest.raises(ValueError, match="infinite tf.data.Dataset.*steps="):
@@ -188,6 +220,7 @@ def test_py_dataset_with_worker_threads_does_not_hang(trained, digits):
 
 
 def test_labels_of_every_batch_are_checked_before_training(digits):
+    tf = pytest.importorskip("tensorflow")
     x_train, y_train, x_val, y_val = digits
     labels = y_val.copy()
     labels[-1] = 12  # in the last batch only
@@ -199,6 +232,7 @@ def test_labels_of_every_batch_are_checked_before_training(digits):
 
 
 def test_task_is_inferred_from_all_labels_not_the_first_batch():
+    tf = pytest.importorskip("tensorflow")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 8)).astype("float32")
     y = np.eye(4)[rng.integers(0, 4, 200)]

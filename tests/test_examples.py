@@ -90,6 +90,7 @@ def test_multilabel(tmp_path, capsys):
 
 
 def test_tf_data_reshuffled_each_iteration_equals_arrays(capsys):
+    pytest.importorskip("tensorflow")
     history = load_example("tf_data").main(epochs=2)
     assert_history(history, epochs=2)
     assert_history(history, epochs=2, prefix="val_arrays_")

@@ -15,9 +15,14 @@ from typing import Any
 import keras
 import numpy as np
 
-# Keras' own data adapters turn arrays, tf.data and PyDataset into NumPy batches. They are
-# private API, so this module is the only place that touches them.
-from keras.src.trainers.data_adapters import get_data_adapter, is_tf_dataset
+# Keras' own data adapters turn arrays, tf.data, PyDataset, torch DataLoader and Grain datasets
+# into NumPy batches. They are private API, so this module is the only place that touches them.
+from keras.src.trainers.data_adapters import (
+    get_data_adapter,
+    is_grain_dataset,
+    is_tf_dataset,
+    is_torch_dataloader,
+)
 from keras.src.trainers.data_adapters.data_adapter import DataAdapter
 
 Batch = tuple[Any, Any, Any]
@@ -25,7 +30,8 @@ Batch = tuple[Any, Any, Any]
 multi-output model; `sample_weight` may be None."""
 
 ACCEPTED = ("an `(x, y)` or `(x, y, sample_weight)` tuple of arrays, a `tf.data.Dataset`, "
-            "a `keras.utils.PyDataset`, or a zero-argument callable returning a fresh "
+            "a `keras.utils.PyDataset`, a `torch.utils.data.DataLoader`, a Grain dataset, "
+            "or a zero-argument callable returning a fresh "
             "iterable of `(x, y[, sample_weight])` batches")
 
 
@@ -61,7 +67,7 @@ class ValidationData:
         if self._adapter is not None and isinstance(data, tuple):
             self.kind = "arrays"
         elif self._adapter is not None:
-            self.kind = "tf.data.Dataset" if is_tf_dataset(data) else "PyDataset"
+            self.kind = _dataset_kind(data)
             if self._adapter.num_batches is None and steps is None and _is_infinite(data):
                 raise ValueError(
                     f"`validation_data` is an infinite {self.kind}, so an evaluation would never "
@@ -104,11 +110,24 @@ class ValidationData:
 
 
 def _adapter(data: Any, batch_size: int | None) -> DataAdapter | None:
-    """Keras' adapter for an array tuple, a tf.data.Dataset or a PyDataset; None otherwise."""
+    """Keras' adapter for an array tuple or a dataset `fit` accepts; None otherwise."""
     if isinstance(data, tuple) and len(data) in (2, 3):
         return _array_adapter(data, batch_size)
-    if is_tf_dataset(data) or isinstance(data, keras.utils.PyDataset):
+    if _dataset_kind(data) is not None:
         return get_data_adapter(data, shuffle=False)
+    return None
+
+
+def _dataset_kind(data: Any) -> str | None:
+    """The name of a dataset type Keras' `fit` takes (besides arrays and generators), or None."""
+    if is_tf_dataset(data):
+        return "tf.data.Dataset"
+    if isinstance(data, keras.utils.PyDataset):
+        return "PyDataset"
+    if is_torch_dataloader(data):
+        return "torch DataLoader"
+    if is_grain_dataset(data):
+        return "Grain dataset"
     return None
 
 
@@ -163,4 +182,6 @@ def _is_infinite(data: Any) -> bool:
         import tensorflow as tf  # tf.data implies TensorFlow is there
 
         return int(data.cardinality()) == int(tf.data.INFINITE_CARDINALITY)
-    return True  # a PyDataset whose num_batches is None is endless
+    # A PyDataset whose num_batches is None is endless; a DataLoader over an IterableDataset
+    # or a Grain dataset may simply not know its length, so it is read to its end.
+    return isinstance(data, keras.utils.PyDataset)
