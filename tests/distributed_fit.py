@@ -16,10 +16,9 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import keras  # noqa: E402
+from count_writes import CountWrites  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
-
-from count_writes import CountWrites  # noqa: E402
 
 from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout  # noqa: E402
 

@@ -13,12 +13,12 @@ os.environ["KERAS_BACKEND"] = "jax"
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                            + " --xla_force_host_platform_device_count=2").strip()
 
-import keras  # noqa: E402
-from count_writes import CountWrites  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.metrics import f1_score  # noqa: E402
+import keras
+from count_writes import CountWrites
+from sklearn.datasets import load_digits
+from sklearn.metrics import f1_score
 
-from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout  # noqa: E402
+from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout
 
 
 def main(output: str) -> None:

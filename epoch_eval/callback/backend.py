@@ -32,7 +32,8 @@ def _is_backend_module(name: str | None) -> bool:
 def _advice(missing: str | None) -> str:
     wanted = os.environ.get("KERAS_BACKEND")
     installed = [name for name in BACKEND_EXTRAS if importlib.util.find_spec(name) is not None]
-    X
+    configured = (f"KERAS_BACKEND={wanted}" if wanted
+                  else "Keras' configured backend; KERAS_BACKEND is not set")
     hint = (f" Installed here: {', '.join(installed)}; select it with e.g. "
             f"`KERAS_BACKEND={installed[0]}`." if installed else "")
     return (f"epoch_eval's EpochEvaluator needs Keras with a backend, and `{missing}` is not "

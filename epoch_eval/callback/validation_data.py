@@ -67,7 +67,7 @@ class ValidationData:
         if self._adapter is not None and isinstance(data, tuple):
             self.kind = "arrays"
         elif self._adapter is not None:
-            self.kind = _dataset_kind(data)
+            self.kind = _dataset_kind(data) or "dataset"
             if self._adapter.num_batches is None and steps is None and _is_infinite(data):
                 raise ValueError(
                     f"`validation_data` is an infinite {self.kind}, so an evaluation would never "
