@@ -49,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv: command-line arguments (default `sys.argv[1:]`).
     """
     args = parse_args(argv)
+    try:
+        import epoch_eval.callback  # noqa: F401  (without a Keras backend: names the extras)
+    except ImportError as error:  # a message, not a traceback
+        raise SystemExit(f"epoch_eval demo: {error}") from None
     run(args.output, epochs=args.epochs)
 
 

@@ -63,3 +63,15 @@ def test_a_configured_backend_that_is_not_installed_is_named():
     assert f"`{missing[0]}` is not installed (wanted by KERAS_BACKEND={missing[0]})" \
         in completed.stdout
     assert "epoch-eval[" in completed.stdout
+
+
+def test_the_demo_without_its_backend_exits_with_the_advice():
+    missing = [name for name in ("tensorflow", "jax", "torch")
+               if importlib.util.find_spec(name) is None]
+    if not missing:
+        pytest.skip("every backend is installed here")
+    completed = run_python("from epoch_eval import demo; demo.main(['--epochs', '1'])",
+                           KERAS_BACKEND=missing[0])
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("epoch_eval demo: ")
+    assert "epoch-eval[jax]" in completed.stderr and "Traceback" not in completed.stderr
