@@ -27,12 +27,16 @@ import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from epoch_eval.metrics.result import Evaluation
 from epoch_eval.sinks.base import DeliverCharts, Sink
 
 STALL_SECONDS = 30.0
 """A drawer that has finished nothing for this long is stalled: training stops waiting."""
+
+if TYPE_CHECKING:
+    from epoch_eval.charts.fast import FastCharts
 
 DEFAULT_BACKLOG = 4
 
@@ -62,6 +66,7 @@ class _Backlog:
 
     def __init__(self, draw: DrawChart | None) -> None:
         self.draw = draw  # None: made on the drawing thread, at the first job
+        self.fast: FastCharts | None = None
         self.changed = threading.Condition()
         self.jobs: deque[_Job] = deque()
         self.epochs: Counter[int] = Counter()  # epoch -> jobs queued or being drawn
@@ -231,12 +236,15 @@ def _run(job: _Job, backlog: _Backlog) -> list[str]:
             if backlog.draw is None:
                 from epoch_eval.charts.fast import FastCharts  # Matplotlib, lazily
 
-                backlog.draw = FastCharts().png
+                backlog.fast = FastCharts()
+                backlog.draw = backlog.fast.png
             charts.pngs[name] = backlog.draw(name, charts.evaluation, charts.epoch)
         except Exception as error:  # a chart must never take training down
             charts.pngs[name] = None
             messages.append(f"could not draw {name} for epoch {charts.epoch} "
                             f"({type(error).__name__}: {error})")
+        if backlog.fast is not None:
+            messages.extend(backlog.fast.take_notes())
     pngs = {name: png for name in job.names if (png := charts.pngs.get(name)) is not None}
     try:
         job.deliver(pngs)
