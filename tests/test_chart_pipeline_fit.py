@@ -103,3 +103,36 @@ def test_a_folder_named_epoch_eval_in_the_working_directory_changes_nothing(
     model.fit(x_train[:300], y_train[:300], epochs=1, verbose=0, callbacks=[
         EpochEvaluator((x_val, y_val), sinks=[PngFolder(tmp_path / "charts")])])
     assert len(list((tmp_path / "charts").glob("*.png"))) == 3
+
+
+class SlowDisk(Sink):
+    """Asks for charts and never gets its bytes onto the disk (a hung network share)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def write(self, result: EpochResult) -> None:
+        result.charts.request(["roc_curve"], lambda pngs: self.release.wait(60))
+
+
+def test_a_stalled_drawer_delays_fit_a_bounded_time_and_names_the_epochs(digits, monkeypatch):
+    import epoch_eval.sinks.rendering
+
+    monkeypatch.setattr(epoch_eval.sinks.rendering, "STALL_SECONDS", 1.0)
+    x_train, y_train, x_val, y_val = digits
+    model = mlp(64, 10)
+    sink = SlowDisk()
+    sink.chart_backlog = 2
+    start = time.monotonic()
+    with pytest.warns(RuntimeWarning) as caught:
+        history = model.fit(x_train[:200], y_train[:200], epochs=6, verbose=0,
+                            callbacks=[EpochEvaluator((x_val, y_val), sinks=[sink])])
+    elapsed = time.monotonic() - start
+    sink.release.set()
+    messages = " ".join(str(w.message) for w in caught)
+    assert len(history.history["loss"]) == 6
+    assert "so the charts of epoch 4 are dropped" in messages
+    assert "charts of epochs 1, 2 are not written" in messages
+    assert elapsed < 30  # one stall timeout while training, one at the end, not forever
+    wait_for_no_chart_thread()
+    assert chart_threads() == []

@@ -99,7 +99,8 @@ class ChartRenderer:
         """A renderer whose backlog is the smallest `chart_backlog` of `sinks` (default 4).
         Cheap: the drawing thread and Matplotlib start with the first request."""
         backlogs = [sink.chart_backlog for sink in sinks if sink.chart_backlog is not None]
-        return cls(max_pending=min(backlogs, default=DEFAULT_BACKLOG))
+        return cls(max_pending=min(backlogs, default=DEFAULT_BACKLOG),
+                   stall_seconds=STALL_SECONDS)
 
     def charts_of(self, epoch: int, evaluation: Evaluation) -> EpochChartRequests:
         """The `ChartRequests` of one epoch, for its `EpochResult`."""
