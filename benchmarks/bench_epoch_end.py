@@ -104,7 +104,8 @@ def process_charts_sink(folder):
 
     class ProcessCharts(Sink):
         def open(self):
-            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            # fork: the child starts at once, Matplotlib and epoch_eval already imported
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
             self.pending = []
 
         def write(self, result):
@@ -205,7 +206,7 @@ def measure_in_subprocess(variant: str, epochs: int) -> dict[str, float]:
         completed = subprocess.run(
             [sys.executable, __file__, "--child", variant, "--epochs", str(epochs),
              "--output", output],
-            capture_output=True, text=True, check=False,
+            capture_output=True, text=True, check=False, timeout=1200,
         )
         if completed.returncode != 0:
             raise RuntimeError(f"{variant} failed:\n{completed.stderr[-3000:]}")

@@ -420,7 +420,8 @@ class _TextImages:
             if len(rows) == 0:
                 self._images[key] = (np.zeros((0, 0)), 0, 0)
             else:
-                crop = alpha[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1]
+                # a copy: a view would keep the whole scratch image alive
+                crop = alpha[rows[0]:rows[-1] + 1, columns[0]:columns[-1] + 1].copy()
                 centre = self.SIZE // 2
                 self._images[key] = (crop, int(rows[0]) - centre, int(columns[0]) - centre)
         return self._images[key]
