@@ -223,3 +223,33 @@ def test_no_resource_warning_and_nothing_on_stderr(tmp_path):
     assert len(lines) == 1 and ours in lines[0], completed.stderr  # said once, by us
     assert len(list(tmp_path.glob("*.png"))) == 6
     assert list(tmp_path.glob(".*")) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 KiB tmpfs, where this machine lets the test mount one (root on Linux)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_real_full_disk_leaves_no_temporary_file(evaluation, tiny_disk):
+    sink = PngFolder(tiny_disk)
+    sink.open()
+    renderer = ChartRenderer()
+    sink.write(EpochResult(1, evaluation, {}, renderer.charts_of(1, evaluation)))
+    renderer.close()
+    with pytest.warns(RuntimeWarning, match="No space left on device"):
+        sink.close()
+    assert [p.name for p in tiny_disk.iterdir() if p.name.startswith(".")] == []
+    for path in tiny_disk.iterdir():  # whatever fitted is a whole PNG
+        assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 1000
