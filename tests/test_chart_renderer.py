@@ -253,3 +253,17 @@ def test_a_real_full_disk_leaves_no_temporary_file(evaluation, tiny_disk):
     assert [p.name for p in tiny_disk.iterdir() if p.name.startswith(".")] == []
     for path in tiny_disk.iterdir():  # whatever fitted is a whole PNG
         assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 1000
+
+
+def test_no_thread_to_be_had_drops_the_epoch_with_a_warning(evaluation, monkeypatch):
+    def refuse(thread):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    renderer = ChartRenderer(fake_png, stall_seconds=30)
+    with pytest.warns(RuntimeWarning, match=r"charts of epoch 1 are dropped \(can't start new "
+                                            r"thread\)"):
+        renderer.charts_of(1, evaluation).request(["roc_curve"], pytest.fail)
+    start = time.monotonic()
+    renderer.close()  # nothing pending: no wait
+    assert time.monotonic() - start < 1

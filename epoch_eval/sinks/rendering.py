@@ -112,13 +112,12 @@ class ChartRenderer:
         with backlog.changed:
             dropped = self._wait_for_slot(charts.epoch)
             if dropped is None:
+                if not backlog.epochs:  # an idle drawer is not a stalled one
+                    backlog.last_progress = time.monotonic()
                 backlog.jobs.append(_Job(charts, tuple(names), deliver))
                 backlog.epochs[charts.epoch] += 1
-                if backlog.thread is None:
-                    backlog.thread = threading.Thread(target=_draw_jobs, args=(backlog,),
-                                                      name="epoch_eval-charts", daemon=True)
-                    backlog.thread.start()
-            else:
+                dropped = self._start_thread()
+            if dropped is not None:
                 backlog.messages.append(dropped)
         self.emit_warnings(stacklevel=4)
 
@@ -155,6 +154,24 @@ class ChartRenderer:
         for message in messages:
             warnings.warn(f"epoch_eval: {message}; training goes on.", RuntimeWarning,
                           stacklevel=stacklevel)
+
+    def _start_thread(self) -> str | None:
+        """Start the drawing thread (lock held) unless it runs; or say why the job is dropped."""
+        backlog = self._backlog
+        if backlog.thread is not None:
+            return None
+        thread = threading.Thread(target=_draw_jobs, args=(backlog,), name="epoch_eval-charts",
+                                  daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as error:  # "can't start new thread": too many threads
+            job = backlog.jobs.pop()
+            backlog.epochs[job.charts.epoch] -= 1
+            if backlog.epochs[job.charts.epoch] <= 0:
+                del backlog.epochs[job.charts.epoch]
+            return f"the charts of epoch {job.charts.epoch} are dropped ({error})"
+        backlog.thread = thread
+        return None
 
     def _wait_for_slot(self, epoch: int) -> str | None:
         """Wait (lock held) until `epoch` may be queued; or say why it is dropped."""
