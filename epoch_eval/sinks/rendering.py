@@ -14,9 +14,13 @@ Every fault of the drawing side is handled here, and every wait is bounded:
 - warnings found on the drawing thread are emitted on the caller's thread (at the next
   `request` or `close`), so they reach the user as warnings of ours, once.
 
-Drawing happens in this process: at a few milliseconds per chart (see `epoch_eval.charts.fast`)
-a thread costs training less than a child process's pickling, and has none of its failure
-modes (stopped or killed process, full pipe, import path, leaked process at exit).
+Drawing happens on a thread of the training process, not in a child process. At 10-20 ms of
+CPU per chart (`epoch_eval.charts.fast`), `benchmarks/bench_epoch_end.py` measures the same
+charts drawn in a forked child (its `process_charts` variant) within noise of this thread end
+to end on the worst case, while a child costs its own Python and Matplotlib in memory and
+brings failure modes a thread has not: a stopped or killed process, a full pipe, the import
+path of `python -c`, a process leaked by an interrupted `fit`, forking a process that runs
+TensorFlow's threads.
 """
 
 from __future__ import annotations
