@@ -8,9 +8,10 @@ Every fault of the drawing side is handled here, and every wait is bounded:
   epochs that cannot be queued are dropped with a warning naming them;
 - `close` waits for the backlog on the same terms, then names the epochs not delivered;
 - a chart that fails to draw, or a `deliver` that raises, is a warning; nothing is raised;
-- the thread lives only while there is work: it drains the backlog and ends, so a `fit`
-  interrupted before `close` (Keras skips `on_train_end` when training raises) still gets
-  the epochs it handed over, and leaves no thread or process behind;
+- the thread lives only while there is work: it drains the backlog and ends (after
+  `IDLE_SECONDS` without a job, or at `close`), so a `fit` interrupted before `close`
+  (Keras skips `on_train_end` when training raises) still gets the epochs it handed over,
+  and leaves no thread or process behind;
 - warnings found on the drawing thread are emitted on the caller's thread (at the next
   `request` or `close`), so they reach the user as warnings of ours, once.
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from epoch_eval.charts.fast import FastCharts
 
 DEFAULT_BACKLOG = 4
+IDLE_SECONDS = 1.0
+"""The drawing thread ends when no job came for this long."""
 
 DrawChart = Callable[[str, Evaluation, int], bytes]
 """Draws chart `name` of an evaluation at an epoch and returns its PNG bytes."""
@@ -138,6 +141,7 @@ class ChartRenderer:
             undelivered = sorted(backlog.epochs)
             backlog.closed = True
             backlog.jobs.clear()
+            backlog.changed.notify_all()  # an idle drawing thread ends now
         if undelivered:
             backlog.messages.append(
                 f"the chart drawer has finished nothing for {self.stall_seconds:g} s, so the "
@@ -214,10 +218,14 @@ class EpochChartRequests:
 
 
 def _draw_jobs(backlog: _Backlog) -> None:
-    """The drawing thread: draw and deliver queued jobs until there are none, then end."""
+    """The drawing thread: draw and deliver queued jobs; end once none came for
+    `IDLE_SECONDS` (so that short epochs reuse one thread), or at `close`."""
     try:
         while True:
             with backlog.changed:
+                if not backlog.jobs and not backlog.closed:
+                    backlog.changed.wait_for(lambda: backlog.jobs or backlog.closed,
+                                             timeout=IDLE_SECONDS)
                 if not backlog.jobs or backlog.closed:
                     backlog.thread = None  # under the lock: the next job starts a thread
                     backlog.changed.notify_all()
