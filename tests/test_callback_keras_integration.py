@@ -103,18 +103,18 @@ def test_nan_predictions_keep_training_and_skip_charts(digits, tmp_path):
 
 
 def test_a_chart_that_fails_is_a_warning(digits, tmp_path, monkeypatch):
-    import epoch_eval.charts.render
+    from epoch_eval.charts.fast import FastCharts
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts today")
 
-    monkeypatch.setattr(epoch_eval.charts.render, "render_chart", broken)
+    monkeypatch.setattr(FastCharts, "png", broken)
     x_train, y_train, x_val, y_val = digits
     model = mlp(64, 10)
     with pytest.warns(RuntimeWarning, match="could not draw roc_curve for epoch 1 "
                                             r"\(RuntimeError: no fonts today\)"):
         history = model.fit(x_train, y_train, epochs=1, verbose=0, callbacks=[EpochEvaluator(
-            (x_val, y_val), sinks=[HistoryLogs(), PngFolder(tmp_path, processes=0)])])
+            (x_val, y_val), sinks=[HistoryLogs(), PngFolder(tmp_path)])])
     assert "val_f1" in history.history
     assert list(tmp_path.iterdir()) == []
 
@@ -126,7 +126,7 @@ def test_no_figure_left_after_25_epochs(digits, tmp_path):
     x_train, y_train, x_val, y_val = digits
     model = mlp(64, 10)
     model.fit(x_train[:200], y_train[:200], epochs=25, verbose=0, callbacks=[EpochEvaluator(
-        (x_val, y_val), sinks=[PngFolder(tmp_path, processes=0)])])
+        (x_val, y_val), sinks=[PngFolder(tmp_path)])])
     gc.collect()
     assert plt.get_fignums() == []
     assert [o for o in gc.get_objects() if isinstance(o, Figure)] == []

@@ -102,17 +102,16 @@ def test_save_into_a_missing_directory_raises_and_leaves_nothing(tmp_path):
 
 
 def test_a_failure_while_writing_removes_the_temporary_file(tmp_path, monkeypatch):
-    from PIL import Image
+    import epoch_eval.charts.render
 
     path = tmp_path / "roc.png"
     path.write_bytes(b"previous epoch")
     figure = render_chart("roc_curve", binary())
 
-    def half_write(image, stream, *args, **kwargs):
-        stream.write(b"\x89PNG half")
+    def fail_after_writing(descriptor):  # the PNG is written, but cannot reach the disk
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(Image.Image, "save", half_write)
+    monkeypatch.setattr(epoch_eval.charts.render.os, "fsync", fail_after_writing)
     with pytest.raises(RuntimeError, match="disk on fire"):
         save_png_atomically(figure, path)
     assert os.listdir(tmp_path) == ["roc.png"]

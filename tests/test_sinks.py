@@ -92,9 +92,8 @@ def test_history_logs_writes_nan_for_an_undefined_epoch():
     assert math.isnan(logs["val_f1"])
 
 
-@pytest.mark.parametrize("processes", [None, 0, 1, 3])
-def test_png_folder_writes_complete_pngs(evaluation, tmp_path, processes):
-    sink = PngFolder(tmp_path / "new" / "charts", processes=processes)
+def test_png_folder_writes_complete_pngs(evaluation, tmp_path):
+    sink = PngFolder(tmp_path / "new" / "charts")
     sink.open()
     for epoch in (1, 2):
         sink.write(EpochResult(epoch, evaluation, {}))
@@ -114,19 +113,6 @@ def test_png_folder_skips_an_undefined_epoch_with_a_warning(tmp_path):
         sink.write(EpochResult(4, undefined(), {}))
     sink.close()
     assert list(tmp_path.iterdir()) == []
-
-
-def test_png_folder_recovers_when_the_chart_process_dies(evaluation, tmp_path):
-    sink = PngFolder(tmp_path, charts=["roc_curve"], processes=1)
-    sink.open()
-    worker, _ = sink._workers[0]
-    worker._process.kill()
-    with pytest.warns(RuntimeWarning, match="chart process stopped unexpectedly"):
-        for epoch in (1, 2, 3):
-            sink.write(EpochResult(epoch, evaluation, {}))
-        sink.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f"roc_curve_epoch_{epoch:03d}.png" for epoch in (1, 2, 3)]
 
 
 def test_a_custom_sink_needs_only_write(evaluation):

@@ -29,6 +29,8 @@ from epoch_eval.metrics.targets import (
 )
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.history_logs import HistoryLogs
+from epoch_eval.sinks.outputs import check_distinct_outputs, close_sinks
+from epoch_eval.sinks.rendering import ChartRenderer
 
 
 class EpochEvaluator(keras.callbacks.Callback):
@@ -96,6 +98,10 @@ class EpochEvaluator(keras.callbacks.Callback):
         self._reset()
 
     def _reset(self) -> None:
+        renderer = getattr(self, "_renderer", None)
+        if renderer is not None:  # left by a fit that raised: let its last charts finish
+            renderer.close()
+        self._renderer: ChartRenderer | None = None
         self._resolved_task: str | None = self.task
         self._active: tuple[Sink, ...] = ()
         self._deferred: list[EpochResult] = []
@@ -110,16 +116,17 @@ class EpochEvaluator(keras.callbacks.Callback):
         self._resolved_task = self._probe()
         chief = is_chief(self.model)
         active = [sink for sink in self.sinks if chief or not sink.chief_only]
+        check_distinct_outputs(active)
         opened: list[Sink] = []
         try:
             for sink in active:
                 sink.open()
                 opened.append(sink)
         except BaseException:
-            for sink in opened:
-                sink.close()
+            close_sinks(opened)
             raise
         self._active = tuple(active)
+        self._renderer = ChartRenderer.for_sinks(active)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._deliver_deferred()
@@ -137,8 +144,10 @@ class EpochEvaluator(keras.callbacks.Callback):
                 self._publish(self._last_seen, {})
             self._deliver_deferred()
         finally:
-            for sink in self._active:
-                sink.close()
+            if self._renderer is not None:  # every chart delivered (bounded) before closing
+                self._renderer.close()
+                self._renderer = None
+            close_sinks(self._active)
             self._active = ()
 
     # -- evaluation -----------------------------------------------------------------------
@@ -171,7 +180,10 @@ class EpochEvaluator(keras.callbacks.Callback):
             return self._undefined(predictions, str(error))
 
     def _publish(self, epoch: int, logs: dict) -> None:
-        result = EpochResult(epoch + 1, self.evaluate_now(), logs)
+        evaluation = self.evaluate_now()
+        charts = None if self._renderer is None else self._renderer.charts_of(epoch + 1,
+                                                                              evaluation)
+        result = EpochResult(epoch + 1, evaluation, logs, charts)  # type: ignore[arg-type]
         self._last_evaluated = epoch
         for sink in self._active:
             if sink.writes_logs:

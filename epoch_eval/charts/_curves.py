@@ -51,6 +51,7 @@ class CurvePlot:
             few with the lowest score (the others are drawn thin and grey).
         skipped: classes not drawn because their curve is undefined (no positive sample, or
             for ROC no negative sample).
+        legend_texts: the text of each legend entry (also when no legend was made).
     """
 
     ax: Axes
@@ -61,6 +62,7 @@ class CurvePlot:
     legend: Legend | None
     legend_classes: tuple[str, ...]
     skipped: tuple[str, ...]
+    legend_texts: tuple[str, ...] = ()
 
 
 def draw_curve_chart(
@@ -75,6 +77,7 @@ def draw_curve_chart(
     max_legend_classes: int,
     thin: bool,
     inside_loc: Literal["lower right", "lower left"],
+    legend: bool = True,
 ) -> CurvePlot:
     """Draw per-class curves, their averages and a chance line, then a legible legend.
 
@@ -136,21 +139,22 @@ def draw_curve_chart(
         ax.text(0.5, 0.5, f"No curve to draw: {metric} is undefined for every {noun}",
                 ha="center", va="center", transform=ax.transAxes, fontsize=9)
 
-    legend = None
-    if handles:
+    made = None
+    if handles and legend:
         font_size = 8 if len(handles) > INSIDE_LEGEND_ENTRIES else 9
         if len(handles) > INSIDE_LEGEND_ENTRIES:
-            legend = ax.legend(handles, texts, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+            made = ax.legend(handles, texts, loc="upper left", bbox_to_anchor=(1.02, 1.0),
                                borderaxespad=0.0, fontsize=font_size, frameon=False)
             # the square axes shrink towards the left, so the legend beside them keeps the
             # room constrained layout made for it
             ax.set_anchor("W")
         else:
-            legend = ax.legend(handles, texts, loc=inside_loc, fontsize=font_size)
-        for text in legend.get_texts():
+            made = ax.legend(handles, texts, loc=inside_loc, fontsize=font_size)
+        for text in made.get_texts():
             text.set_parse_math(False)  # class names are plain text, "$" included
     return CurvePlot(ax, lines, average_lines.get("micro"), average_lines.get("macro"),
-                     chance_line, legend, tuple(curve.label for curve in named), skipped)
+                     chance_line, made, tuple(curve.label for curve in named), skipped,
+                     tuple(texts))
 
 
 def plural(noun: str) -> str:

@@ -42,11 +42,13 @@ class MatrixPanel:
             without samples).
         texts: `(C, C)` object array of the cell `Text`s ("count\\nrate"), or None when the
             cells were too small for legible text.
+        cell_points: the side of a cell in points when the font sizes were chosen.
     """
 
     ax: Axes
     image: AxesImage
     texts: np.ndarray | None
+    cell_points: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -192,18 +194,13 @@ def _draw_matrix(
 ) -> MatrixPanel:
     """Draw one square matrix of counts into `ax`, coloured by row-normalised rate."""
     n = len(names)
-    totals = matrix.sum(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rates = np.where(totals > 0, matrix / np.where(totals > 0, totals, 1.0), np.nan)
+    rates = row_rates(matrix)
     image = ax.imshow(np.ma.masked_invalid(rates), cmap=colour_map, vmin=0.0, vmax=1.0,
                       interpolation="nearest", aspect="equal")
     width, height = axes_size_points(ax)
     cell = min(width, height) / n
-    labels = [[_cell_label(matrix[i, j], rates[i, j]) for j in range(n)] for i in range(n)]
-    widest = max(max(len(line) for line in label.split("\n")) for row in labels
-                 for label in row)
-    # a digit is ~0.6 em wide and a line ~1.2 em high: fit the widest label, two lines
-    font_size = min(MAX_FONT_SIZE, 0.85 * cell / (0.6 * widest), 0.8 * cell / 2.4)
+    labels = cell_labels(matrix, rates)
+    font_size = cell_font_size(cell, labels)
     texts = None
     if include_values or (include_values is None and font_size >= MIN_CELL_FONT_SIZE):
         texts = np.empty((n, n), dtype=object)
@@ -211,7 +208,7 @@ def _draw_matrix(
             for j in range(n):
                 texts[i, j] = ax.text(j, i, labels[i][j], ha="center", va="center",
                                       fontsize=font_size,
-                                      color=_text_colour(colour_map, rates[i, j]),
+                                      color=text_colour(colour_map, rates[i, j]),
                                       # inside the axes: the layout need not measure them
                                       in_layout=False)
     tick_size = _tick_font_size(cell)
@@ -229,7 +226,28 @@ def _draw_matrix(
     ax.set_ylabel("True label", fontsize=label_size)
     ax.set_ylim(n - 0.5, -0.5)
     ax.tick_params(length=0)
-    return MatrixPanel(ax, image, texts)
+    return MatrixPanel(ax, image, texts, cell)
+
+
+def row_rates(matrix: np.ndarray) -> np.ndarray:
+    """Each cell divided by its row's total; nan for a row without samples."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, matrix / np.where(totals > 0, totals, 1.0), np.nan)
+
+
+def cell_labels(matrix: np.ndarray, rates: np.ndarray) -> list[list[str]]:
+    """The text of every cell, "count\\nrate"."""
+    n = len(matrix)
+    return [[_cell_label(matrix[i, j], rates[i, j]) for j in range(n)] for i in range(n)]
+
+
+def cell_font_size(cell_points: float, labels: list[list[str]]) -> float:
+    """The font size that fits the widest label, on two lines, in a cell of `cell_points`."""
+    widest = max(max(len(line) for line in label.split("\n")) for row in labels
+                 for label in row)
+    # a digit is ~0.6 em wide and a line ~1.2 em high: fit the widest label, two lines
+    return min(MAX_FONT_SIZE, 0.85 * cell_points / (0.6 * widest), 0.8 * cell_points / 2.4)
 
 
 def _tick_font_size(cell_points: float) -> float:
@@ -268,7 +286,7 @@ def format_rate(rate: float) -> str:
     return f"{rate:.0%}"
 
 
-def _text_colour(colour_map: Colormap, rate: float) -> str:
+def text_colour(colour_map: Colormap, rate: float) -> str:
     """Black or white, whichever reads better on the cell's colour."""
     if np.isnan(rate):
         return "black"

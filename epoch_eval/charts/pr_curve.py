@@ -23,6 +23,7 @@ def plot_pr_curve(
     ax: Axes | None = None,
     max_legend_classes: int = LEGEND_CLASSES,
     thin: bool = True,
+    legend: bool = True,
 ) -> CurvePlot:
     """Draw the one-vs-rest precision-recall curve of each class as a step curve
     (`drawstyle="steps-post"`, as scikit-learn's `PrecisionRecallDisplay`), with the average
@@ -39,6 +40,7 @@ def plot_pr_curve(
         ax: where to draw; None draws on a new figure.
         max_legend_classes: the most classes the legend names one by one.
         thin: drop points no screen could show before drawing (see `thin_curve`).
+        legend: make the legend (its entries are in the result's `legend_texts` either way).
 
     Returns:
         A `CurvePlot` holding the drawn artists (`micro_line` and `macro_line` are None).
@@ -59,7 +61,7 @@ def plot_pr_curve(
     plot = draw_curve_chart(
         ax, classes=classes, averages=(), chance=chance, metric="AP",
         drawstyle="steps-post", noun="label" if evaluation.task == "multilabel" else "class",
-        max_legend_classes=max_legend_classes, thin=thin, inside_loc="lower left",
+        max_legend_classes=max_legend_classes, thin=thin, legend=legend, inside_loc="lower left",
     )
     finish_unit_axes(ax, "Recall", "Precision")
     return plot

@@ -13,10 +13,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image
 
 from epoch_eval.charts._figure import check_drawable, new_figure
 from epoch_eval.charts.confusion_matrix import confusion_matrix_figsize, plot_confusion_matrix
+from epoch_eval.charts.png import encode_png
 from epoch_eval.charts.pr_curve import plot_pr_curve, pr_curve_figsize
 from epoch_eval.charts.roc_curve import plot_roc_curve, roc_curve_figsize
 from epoch_eval.metrics.result import Evaluation
@@ -135,8 +135,7 @@ def _write_png(figure: Figure, stream: Any) -> None:
     if not isinstance(canvas, FigureCanvasAgg):
         canvas = FigureCanvasAgg(figure)
     canvas.draw()
-    pixels = np.asarray(canvas.buffer_rgba())
-    Image.fromarray(pixels).save(stream, format="png", dpi=(figure.dpi, figure.dpi))
+    stream.write(encode_png(np.asarray(canvas.buffer_rgba()), figure.dpi))
 
 
 def write_chart_png(name: str, evaluation: Evaluation, path: str | os.PathLike[str], *,

@@ -26,6 +26,7 @@ def plot_roc_curve(
     ax: Axes | None = None,
     max_legend_classes: int = LEGEND_CLASSES,
     thin: bool = True,
+    legend: bool = True,
 ) -> CurvePlot:
     """Draw the one-vs-rest ROC curve of each class, the micro and macro averages, and the
     chance diagonal, with the AUC of each in the legend ("cat (AUC = 0.931)").
@@ -42,6 +43,7 @@ def plot_roc_curve(
         ax: where to draw; None draws on a new figure.
         max_legend_classes: the most classes the legend names one by one.
         thin: drop points no screen could show before drawing (see `thin_curve`).
+        legend: make the legend (its entries are in the result's `legend_texts` either way).
 
     Returns:
         A `CurvePlot` holding the drawn artists.
@@ -62,7 +64,7 @@ def plot_roc_curve(
     plot = draw_curve_chart(
         ax, classes=classes, averages=averages, chance=chance, metric="AUC",
         drawstyle="default", noun="label" if evaluation.task == "multilabel" else "class",
-        max_legend_classes=max_legend_classes, thin=thin, inside_loc="lower right",
+        max_legend_classes=max_legend_classes, thin=thin, legend=legend, inside_loc="lower right",
     )
     finish_unit_axes(ax, "False positive rate", "True positive rate")
     return plot

@@ -103,6 +103,15 @@ class Sink:
 
     chief_only: ClassVar[bool] = True
     writes_logs: ClassVar[bool] = False
+    chart_backlog: int | None = None
+    """Epochs whose charts may wait to be drawn before training waits for them (the evaluator
+    uses the smallest of its sinks' values); None: no preference."""
+
+    def output_files(self) -> tuple[str, ...]:
+        """Absolute `fnmatch` patterns of the files this sink writes, `*` standing for the
+        epoch number; the evaluator refuses, before training, two sinks whose patterns can
+        name the same file. Default: none."""
+        return ()
 
     def open(self) -> None:
         """Prepare for a `fit()` run; raise `ValueError`/`OSError` if the sink cannot work."""

@@ -4,32 +4,31 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from epoch_eval.charts.render import CHART_NAMES, check_chart_names
-from epoch_eval.charts.thinning import thin_evaluation
 from epoch_eval.sinks.base import EpochResult, Sink
-from epoch_eval.sinks.chart_worker import ChartJob, ChartWorker
+from epoch_eval.sinks.outputs import write_atomically
 
 
 class PngFolder(Sink):
     """Save charts of every evaluated epoch as `{directory}/{chart}_epoch_{NNN}.png`.
 
-    Charts are drawn off the training thread (in a child process by default) with a bounded
-    backlog, each file is written atomically (a temporary file, then a rename), and all files
-    are complete when `fit()` returns. A chart that fails to draw is a warning, never an error;
-    an epoch whose metrics are nan (the model predicted NaN) gets no charts.
+    The charts come from `result.charts` (under `EpochEvaluator`, drawn once per epoch on a
+    background thread, for every sink that asks), and each file is written atomically (a
+    temporary file in the same folder, then a rename; never a stray temporary file, even on a
+    full disk). A chart that fails to draw or to be written is a warning, never an error; an
+    epoch whose metrics are nan (the model predicted NaN) gets no charts.
 
     Args:
         directory: the folder; created in `on_train_begin` if missing.
         charts: any of `"confusion_matrix"`, `"roc_curve"`, `"pr_curve"`.
         max_pending: epochs whose charts may wait to be drawn before training waits for them.
-        processes: how many child processes draw, each taking its share of the charts. Separate
-            processes never compete with training for Python's GIL. None (the default) uses
-            one per chart, as many as the CPU cores that training leaves free (at least one);
-            0 draws on a background thread of the training process instead.
+        processes: accepted for compatibility and ignored: charts are no longer drawn in
+            child processes.
 
     Raises:
         ValueError: for an unknown chart name, or a bad `max_pending` or `processes`.
@@ -56,14 +55,17 @@ class PngFolder(Sink):
         self.directory = Path(directory)
         self.charts = tuple(dict.fromkeys(charts))
         self.max_pending = max_pending
-        if processes is None:
-            processes = max(1, min(len(self.charts), (os.cpu_count() or 1) - 1))
-        self.processes = processes
-        self._workers: list[tuple[ChartWorker, tuple[str, ...]]] = []
+        self.chart_backlog = max_pending
+        self._failures: list[str] = []
+        self._lock = threading.Lock()
 
     def path_for(self, chart: str, epoch: int) -> Path:
         """The file of `chart` at the 1-based `epoch`."""
         return self.directory / f"{chart}_epoch_{epoch:03d}.png"
+
+    def output_files(self) -> tuple[str, ...]:
+        return tuple(str(self.directory.absolute() / f"{chart}_epoch_*.png")
+                     for chart in self.charts)
 
     def open(self) -> None:
         """Create the folder and check that it can be written to.
@@ -81,37 +83,41 @@ class PngFolder(Sink):
         except OSError as error:
             raise OSError(error.errno, f"PngFolder: cannot write charts to "
                           f"{str(self.directory)!r}: {error.strerror or error}") from error
-        self.close()
-        count = max(1, self.processes)
-        self._workers = [
-            (ChartWorker(max_pending=self.max_pending, use_process=self.processes > 0),
-             self.charts[index::count])
-            for index in range(min(count, len(self.charts)))
-        ]
+        self._take_failures()
 
     def write(self, result: EpochResult) -> None:
-        if not self._workers:
-            self.open()
-        for worker, _ in self._workers:
-            self._warn(worker.take_failures())
+        self._warn(self._take_failures())
         evaluation = result.evaluation
         if not evaluation.is_defined:
             warnings.warn(f"epoch_eval: no charts for epoch {result.epoch}: "
                           f"{evaluation.undefined_reason}", RuntimeWarning, stacklevel=2)
             return
-        drawable = thin_evaluation(evaluation)  # the same charts, far less to send
-        for worker, charts in self._workers:
-            paths = {chart: str(self.path_for(chart, result.epoch)) for chart in charts}
-            worker.submit(ChartJob(result.epoch, drawable, paths))
+        epoch = result.epoch
+        result.charts.request(self.charts, lambda pngs: self._save(epoch, pngs))
 
     def close(self) -> None:
-        """Wait until every chart is written."""
-        workers, self._workers = self._workers, []
-        for worker, _ in workers:
-            self._warn(worker.close())
+        """Report the files that could not be written (the evaluator has delivered every
+        chart it could before calling this)."""
+        self._warn(self._take_failures())
+
+    def _save(self, epoch: int, pngs: dict[str, bytes]) -> None:
+        """Write the delivered charts of `epoch` (may run on the drawing thread)."""
+        for chart, png in pngs.items():
+            path = self.path_for(chart, epoch)
+            try:
+                write_atomically(path, png)
+            except OSError as error:
+                with self._lock:
+                    self._failures.append(f"could not write {str(path)!r} "
+                                          f"({type(error).__name__}: {error})")
+
+    def _take_failures(self) -> list[str]:
+        with self._lock:
+            failures, self._failures = self._failures, []
+        return failures
 
     @staticmethod
     def _warn(failures: list[str]) -> None:
         for failure in failures:
-            warnings.warn(f"epoch_eval: {failure}; training goes on.", RuntimeWarning,
+            warnings.warn(f"epoch_eval: PngFolder {failure}; training goes on.", RuntimeWarning,
                           stacklevel=3)
