@@ -138,3 +138,9 @@ def test_history_logs_per_class_keys_never_collide():
     HistoryLogs(per_class=True).write(EpochResult(1, result, logs))
     assert logs["val_recall_a_b"] == 1.0 and logs["val_recall_a_b_1"] == 1.0
     assert logs["val_recall_c"] == 0.5
+
+
+def test_png_folder_processes_is_deprecated_and_ignored(tmp_path):
+    with pytest.warns(DeprecationWarning, match=r"processes=.*deprecated and ignored"):
+        sink = PngFolder(tmp_path, processes=2)
+    assert not hasattr(sink, "processes")

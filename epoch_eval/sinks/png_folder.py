@@ -27,8 +27,8 @@ class PngFolder(Sink):
         directory: the folder; created in `on_train_begin` if missing.
         charts: any of `"confusion_matrix"`, `"roc_curve"`, `"pr_curve"`.
         max_pending: epochs whose charts may wait to be drawn before training waits for them.
-        processes: accepted for compatibility and ignored: charts are no longer drawn in
-            child processes.
+        processes: deprecated and ignored (a `DeprecationWarning` says so): charts are no
+            longer drawn in child processes.
 
     Raises:
         ValueError: for an unknown chart name, or a bad `max_pending` or `processes`.
@@ -52,6 +52,10 @@ class PngFolder(Sink):
         if processes is not None and (not isinstance(processes, int) or processes < 0):
             raise ValueError(f"`processes` must be None or a non-negative integer. "
                              f"Received: processes={processes!r}")
+        if processes is not None:
+            warnings.warn("PngFolder(processes=...) is deprecated and ignored: charts are drawn "
+                          "once per epoch on a background thread of the training process.",
+                          DeprecationWarning, stacklevel=2)
         self.directory = Path(directory)
         self.charts = tuple(dict.fromkeys(charts))
         self.max_pending = max_pending
