@@ -7,6 +7,7 @@ score form one step of the curve.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +99,46 @@ def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts
     fps = np.subtract(n, first, out=first)[::-1]
     fps -= tps
     return RankedCounts(fps, tps, values[::-1])
+
+
+class PooledCounts:
+    """The weighted counts of every `(sample, class)` pair pooled (the micro average), summed
+    from each class's `RankedCounts` instead of sorting the pooled scores with their weights.
+
+    Each distinct pooled score gets the weight of the positives and negatives that each class
+    has at that score; `ranked()` then accumulates them from the highest score down. `add()`
+    may be called from several threads.
+
+    Args:
+        scores: every score, of any shape (the `(n, C)` scores).
+    """
+
+    def __init__(self, scores: np.ndarray):
+        ascending = np.sort(scores, axis=None)
+        starts_run = np.empty(len(ascending), dtype=bool)
+        starts_run[:1] = True
+        np.not_equal(ascending[1:], ascending[:-1], out=starts_run[1:])
+        self.values = ascending[starts_run]
+        del ascending, starts_run
+        self.positive = np.zeros(len(self.values))
+        self.negative = np.zeros(len(self.values))
+        self._lock = threading.Lock()
+
+    def add(self, counts: RankedCounts) -> None:
+        """Add one class's counts (its distinct scores are distinct pooled values too)."""
+        at = np.searchsorted(self.values, counts.thresholds[::-1])[::-1]
+        positive = np.diff(counts.tps, prepend=0.0)
+        negative = np.diff(counts.fps, prepend=0.0)
+        with self._lock:
+            self.positive[at] += positive  # `at` holds no index twice
+            self.negative[at] += negative
+
+    def ranked(self) -> RankedCounts:
+        """The pooled `RankedCounts`, leaving out scores that only zero weights have."""
+        weighed = (self.positive + self.negative) > 0
+        tps = np.cumsum(self.positive[weighed][::-1])
+        fps = np.cumsum(self.negative[weighed][::-1])
+        return RankedCounts(fps, tps, self.values[weighed][::-1])
 
 
 def roc_curve(counts: RankedCounts, label: str) -> RocCurve:
