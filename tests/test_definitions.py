@@ -65,6 +65,20 @@ def test_binary_without_positives_ap_is_nan_where_sklearn_says_zero():
     assert math.isnan(evaluate_quietly(y_true, y_score).pr_auc)
 
 
+def test_binary_without_negatives_roc_auc_is_nan_as_in_sklearn():
+    y_true, y_score = [1, 1, 1], [0.2, 0.3, 0.4]
+    assert math.isnan(sklearn_quietly(metrics.roc_auc_score, y_true, y_score))
+    result = evaluate_quietly(y_true, y_score)
+    assert math.isnan(result.roc_auc)
+    assert result.pr_auc == metrics.average_precision_score(y_true, y_score) == 1.0
+
+
+def test_zero_weight_positives_count_as_no_positive():
+    y_true, y_score = [0, 1, 0, 1], [0.1, 0.9, 0.3, 0.7]
+    result = evaluate_quietly(y_true, y_score, sample_weight=[1.0, 0.0, 2.0, 0.0])
+    assert math.isnan(result.pr_auc) and math.isnan(result.roc_auc)
+
+
 @pytest.mark.parametrize("average", ["micro", "weighted"])
 def test_roc_auc_and_pr_auc_are_macro_whatever_the_average(average):
     rng = np.random.default_rng(4)
