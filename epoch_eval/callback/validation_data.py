@@ -103,10 +103,10 @@ class ValidationData:
             for batch in batches:
                 x, y, weight = _unpack(batch)
                 if self._array_weight is not None:
-                    stop = start + _rows(y)
-                    weight = keras.tree.map_structure(lambda w: w[start:stop],
+                    rows = slice(start, start + _rows(y))
+                    weight = keras.tree.map_structure(lambda w, rows=rows: w[rows],
                                                       self._array_weight)
-                    start = stop
+                    start = rows.stop
                 yield x, y, weight
         finally:
             if adapter is not None:
@@ -157,7 +157,7 @@ def _array_adapter(data: tuple, batch_size: int | None):
 
 def is_numeric_dtype(dtype: np.dtype) -> bool:
     """Whether labels or weights of this dtype are numbers (booleans included)."""
-    return dtype == bool or (dtype != object and np.issubdtype(dtype, np.number))
+    return dtype.kind == "b" or (dtype.kind != "O" and np.issubdtype(dtype, np.number))
 
 
 def _float_weights(weight: Any) -> np.ndarray:
