@@ -270,16 +270,15 @@ def _sum_on_grid(lines: list[tuple[np.ndarray, np.ndarray]],
         at_anchor += np.interp(anchors, x, y)
     # one row per block: the slope over each grid interval, then the sum at each grid point
     padded = -(-n // block) * block
-    slope = np.zeros(padded)
-    slope[:n] = slope_change
-    slope = slope.reshape(-1, block)
+    slope = np.zeros((padded // block, block))
+    slope.reshape(-1)[:n] = slope_change
     slope[:, 0] = slope_at_anchor
     np.cumsum(slope, axis=1, out=slope)
-    step = np.zeros(padded)
-    step[:n - 1] = np.diff(grid)
-    step *= slope.reshape(-1)
-    step[:n - 1] += jump[1:]
-    step = step.reshape(-1, block)
+    step = np.zeros((padded // block, block))
+    flat_step = step.reshape(-1)  # a view
+    flat_step[:n - 1] = np.diff(grid)
+    flat_step *= slope.reshape(-1)
+    flat_step[:n - 1] += jump[1:]
     total = np.empty_like(step)
     total[:, 0] = at_anchor
     np.cumsum(step[:, :-1], axis=1, out=total[:, 1:])
