@@ -105,40 +105,37 @@ class PooledCounts:
     """The weighted counts of every `(sample, class)` pair pooled (the micro average), summed
     from each class's `RankedCounts` instead of sorting the pooled scores with their weights.
 
-    Each distinct pooled score gets the weight of the positives and negatives that each class
-    has at that score; `ranked()` then accumulates them from the highest score down. `add()`
-    may be called from several threads.
-
-    Args:
-        scores: every score, of any shape (the `(n, C)` scores).
+    `add()` keeps each class's weight of positives and negatives at each of its distinct
+    scores (it may be called from several threads); `ranked()` sorts those scores together
+    once, sums the weights of equal scores and accumulates them from the highest score down.
     """
 
-    def __init__(self, scores: np.ndarray):
-        ascending = np.sort(scores, axis=None)
-        starts_run = np.empty(len(ascending), dtype=bool)
-        starts_run[:1] = True
-        np.not_equal(ascending[1:], ascending[:-1], out=starts_run[1:])
-        self.values = ascending[starts_run]
-        del ascending, starts_run
-        self.positive = np.zeros(len(self.values))
-        self.negative = np.zeros(len(self.values))
+    def __init__(self) -> None:
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._lock = threading.Lock()
 
     def add(self, counts: RankedCounts) -> None:
-        """Add one class's counts (its distinct scores are distinct pooled values too)."""
-        at = np.searchsorted(self.values, counts.thresholds[::-1])[::-1]
-        positive = np.diff(counts.tps, prepend=0.0)
-        negative = np.diff(counts.fps, prepend=0.0)
+        """Add one class's counts."""
+        part = (counts.thresholds, np.diff(counts.tps, prepend=0.0),
+                np.diff(counts.fps, prepend=0.0))
         with self._lock:
-            self.positive[at] += positive  # `at` holds no index twice
-            self.negative[at] += negative
+            self._parts.append(part)
 
     def ranked(self) -> RankedCounts:
-        """The pooled `RankedCounts`, leaving out scores that only zero weights have."""
-        weighed = (self.positive + self.negative) > 0
-        tps = np.cumsum(self.positive[weighed][::-1])
-        fps = np.cumsum(self.negative[weighed][::-1])
-        return RankedCounts(fps, tps, self.values[weighed][::-1])
+        """The pooled `RankedCounts`."""
+        scores = np.concatenate([scores for scores, _, _ in self._parts])
+        if len(scores) == 0:  # every weight is 0
+            empty = np.zeros(0)
+            return RankedCounts(empty, empty, empty)
+        order = np.argsort(scores)[::-1]  # ties in any order: their weights are summed
+        scores = scores[order]
+        starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
+        sums = []
+        for column in (1, 2):
+            weights = np.concatenate([part[column] for part in self._parts])[order]
+            sums.append(np.cumsum(np.add.reduceat(weights, starts)))
+        tps, fps = sums
+        return RankedCounts(fps, tps, scores[starts])
 
 
 def roc_curve(counts: RankedCounts, label: str) -> RocCurve:

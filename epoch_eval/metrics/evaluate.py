@@ -132,7 +132,7 @@ def _ranking_curves(
     weight = targets.sample_weight
     # With weights the micro average is summed from the classes' counts, as sorting the pooled
     # scores with their weights (an argsort) costs more than all the classes together.
-    pooled = (curves.PooledCounts(targets.scores)
+    pooled = (curves.PooledCounts()
               if weight is not None and targets.task != "binary" else None)
 
     def class_curves(item: tuple[str, np.ndarray, np.ndarray]):
