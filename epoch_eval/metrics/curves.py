@@ -238,7 +238,7 @@ def _sum_on_grid(lines: list[tuple[np.ndarray, np.ndarray]],
     points. The walk restarts every `block` grid points from the exact sum and slope there,
     which bounds the rounding of the running sums.
     """
-    points, slope_changes, jumps, pieces = [], [], [], []
+    points, slope_changes, jumps = [], [], []
     for x, y in lines:
         last = np.r_[x[1:] != x[:-1], True]
         first = np.r_[True, last[:-1]]
@@ -248,22 +248,32 @@ def _sum_on_grid(lines: list[tuple[np.ndarray, np.ndarray]],
         points.append(distinct)
         slope_changes.append(np.diff(slopes, prepend=0.0))
         jumps.append(y_last - y_first)
-        pieces.append((x, y, distinct, slopes))
     all_points = np.concatenate(points)
+    points.clear()
     order = np.argsort(all_points)  # ties in any order: their changes are summed
     all_points = all_points[order]
     starts = np.flatnonzero(np.r_[True, all_points[1:] != all_points[:-1]])
     grid = all_points[starts]
     del all_points
-    slope_change = np.add.reduceat(np.concatenate(slope_changes)[order], starts)
-    jump = np.add.reduceat(np.concatenate(jumps)[order], starts)
-    del order
+    sums = []
+    for changes in (slope_changes, jumps):
+        joined = np.concatenate(changes)
+        changes.clear()
+        sums.append(np.add.reduceat(joined[order], starts))
+        del joined
+    slope_change, jump = sums
+    del order, starts
     n = len(grid)
     anchors = grid[::block]
     at_anchor = np.zeros(len(anchors))
     slope_at_anchor = np.zeros(len(anchors))
-    for x, y, distinct, slopes in pieces:
-        slope_at_anchor += slopes[np.searchsorted(distinct, anchors, side="right") - 1]
+    for x, y in lines:
+        # the segment from the last point at or before each anchor to the next point
+        left = np.searchsorted(x, anchors, side="right") - 1
+        inside = left < len(x) - 1
+        right = np.minimum(left + 1, len(x) - 1)
+        slope_at_anchor += np.where(inside, (y[right] - y[left]) / np.where(
+            inside, x[right] - x[left], 1.0), 0.0)
         at_anchor += np.interp(anchors, x, y)
     # one row per block: the slope over each grid interval, then the sum at each grid point
     padded = -(-n // block) * block
