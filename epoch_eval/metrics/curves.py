@@ -129,13 +129,13 @@ class PooledCounts:
             return RankedCounts(empty, empty, empty)
         order = np.argsort(scores)[::-1]  # ties in any order: their weights are summed
         scores = scores[order]
-        starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
+        ends = np.r_[np.flatnonzero(scores[1:] != scores[:-1]), len(scores) - 1]
         sums = []
         for column in (1, 2):
             weights = np.concatenate([part[column] for part in self._parts])[order]
-            sums.append(np.cumsum(np.add.reduceat(weights, starts)))
+            sums.append(np.cumsum(weights)[ends])
         tps, fps = sums
-        return RankedCounts(fps, tps, scores[starts])
+        return RankedCounts(fps, tps, scores[ends])
 
 
 def roc_curve(counts: RankedCounts, label: str) -> RocCurve:
