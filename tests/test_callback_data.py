@@ -246,28 +246,6 @@ def test_task_is_inferred_from_all_labels_not_the_first_batch():
     assert not np.isnan(history.history["val_f1"]).any()
 
 
-def test_sample_weights_per_output(digits):
-    x_train, y_train, x_val, y_val = digits
-    inputs = keras.Input((64,))
-    model = keras.Model(inputs, {
-        "digit": keras.layers.Dense(10, activation="softmax", name="digit")(inputs),
-        "even": keras.layers.Dense(1, activation="sigmoid", name="even")(inputs)})
-    model.compile("adam", {"digit": "sparse_categorical_crossentropy",
-                           "even": "binary_crossentropy"})
-    even = (y_val % 2 == 0).astype("float32")
-    weights = {"digit": np.linspace(0.5, 2, len(y_val)), "even": np.ones(len(y_val))}
-    evaluator = EpochEvaluator((x_val, {"digit": y_val, "even": even}, weights),
-                               output="digit", average="weighted")
-    model.fit(x_train, {"digit": y_train, "even": (y_train % 2 == 0).astype("float32")},
-              epochs=1, verbose=0, callbacks=[evaluator])
-    predicted = model.predict(x_val, verbose=0)["digit"].argmax(axis=1)
-    from sklearn.metrics import f1_score
-
-    assert evaluator.evaluate_now().f1 == pytest.approx(
-        f1_score(y_val, predicted, average="weighted", sample_weight=weights["digit"]),
-        rel=1e-9)
-
-
 def test_evaluate_now_without_a_model_says_what_to_do(digits):
     _, _, x_val, y_val = digits
     with pytest.raises(ValueError, match=r"needs a model.*set_model"):

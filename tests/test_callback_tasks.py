@@ -104,6 +104,7 @@ def test_logits_are_turned_into_probabilities(digits):
 
 
 def test_one_hot_labels_and_sample_weights(digits):
+    keras.utils.set_random_seed(0)
     x_train, y_train, x_val, y_val = digits
     model = mlp(64, 10)
     weights = np.linspace(0.5, 2.0, len(y_val))

@@ -122,6 +122,26 @@ def test_macro_roc_curve_averages_on_the_union_of_fprs() -> None:
     assert macro.fpr[0] == 0.0 and macro.fpr[-1] == 1.0 and macro.tpr[-1] == 1.0
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_macro_roc_curve_of_long_curves_is_the_mean_of_np_interp(weighted) -> None:
+    """Long enough for the walk along the grid to restart several times; ties in the scores
+    give vertical segments and repeated false positive rates."""
+    rng = np.random.default_rng(11)
+    rocs = []
+    for k in range(4):
+        truth = rng.random(3000) < 0.2 + 0.1 * k
+        score = np.round(rng.random(3000) + 0.3 * truth, 3)
+        weight = rng.uniform(0.5, 2.0, 3000) if weighted else None
+        rocs.append(curves.roc_curve(curves.rank(truth, score, weight), str(k)))
+    macro = curves.macro_roc_curve(tuple(rocs))
+    grid = np.unique(np.concatenate([roc.fpr for roc in rocs]))
+    assert len(grid) > 4 * 512
+    np.testing.assert_array_equal(macro.fpr, grid)
+    expected = sum(np.interp(grid, roc.fpr, roc.tpr) for roc in rocs) / 4
+    np.testing.assert_allclose(macro.tpr, expected, rtol=1e-12, atol=1e-14)
+    assert macro.auc == pytest.approx(np.trapezoid(expected, grid), rel=1e-12)
+
+
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32 - 1), st.integers(2, 30), st.booleans(), st.booleans())

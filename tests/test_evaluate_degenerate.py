@@ -181,6 +181,27 @@ def test_score_equal_to_the_threshold_predicts_positive() -> None:
         np.testing.assert_array_equal(multilabel.confusion_matrix[0], [[2, 0], [0, 1]])
 
 
+@pytest.mark.filterwarnings("ignore:roc_auc is undefined")
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("threshold", [0.1, 0.3, 0.5, 0.7, 0.8, 0.9])
+def test_one_threshold_rule_for_every_dtype_on_grid_values(dtype, threshold) -> None:
+    """`score >= threshold` as NumPy compares it, on the score's own grid around the
+    threshold: float16(0.8) is 0.7998, and it is positive at threshold 0.8."""
+    scores = [dtype(threshold)]
+    for _ in range(3):
+        scores = [np.nextafter(scores[0], dtype(0)), *scores, np.nextafter(scores[-1], dtype(1))]
+    scores = np.array(scores, dtype=dtype)
+    positive = int(np.sum(scores >= threshold))
+    assert positive == 4  # the grid value nearest the threshold and the three above it
+    ones = np.ones(len(scores), dtype=int)
+    binary = evaluate(ones, scores, threshold=threshold, task="binary")
+    np.testing.assert_array_equal(binary.confusion_matrix, [[0, 0], [7 - positive, positive]])
+    multilabel = evaluate(np.stack([ones, ones], axis=1), np.stack([scores, scores], axis=1),
+                          task="multilabel", threshold=threshold)
+    np.testing.assert_array_equal(multilabel.confusion_matrix[1],
+                                  [[0, 0], [7 - positive, positive]])
+
+
 # --- weights ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("y_true", "y_score", "kwargs"), [

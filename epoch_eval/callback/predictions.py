@@ -9,7 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from epoch_eval.callback.validation_data import Batch
+from epoch_eval.callback.validation_data import Batch, is_numeric_dtype
 
 OutputKey = int | str | None
 
@@ -97,7 +97,7 @@ def predict_batches(model: keras.Model, batches: Iterable[Batch], output: Output
     if not labels:
         raise ValueError("The validation data yielded no batches: there is nothing to evaluate.")
     return Predictions(
-        y_true=np.concatenate(labels),
+        y_true=concatenate_labels(labels),
         y_score=np.concatenate(scores),
         sample_weight=_concatenate_weights(weights),
     )
@@ -110,7 +110,7 @@ def labels_only(model: keras.Model, batches: Iterable[Batch],
     pairs = [_selected_labels(y, weight, output, names) for _, y, weight in batches]
     if not pairs:
         raise ValueError("The validation data yielded no batches: there is nothing to evaluate.")
-    return (np.concatenate([y for y, _ in pairs]),
+    return (concatenate_labels([y for y, _ in pairs]),
             _concatenate_weights([weight for _, weight in pairs]))
 
 
@@ -120,6 +120,31 @@ def _selected_labels(y: Any, weight: Any, output: OutputKey,
     if weight is not None:
         weight = np.asarray(select_output(weight, output, names))
     return y, weight
+
+
+def concatenate_labels(labels: list[np.ndarray]) -> np.ndarray:
+    """Join the batches' labels, refusing labels that are not numbers or whose shape changes
+    from batch to batch, with the batch, its labels' shape and what was expected.
+
+    Raises:
+        ValueError: naming the first bad batch (0-based).
+    """
+    first = labels[0]
+    for index, batch in enumerate(labels):
+        if not is_numeric_dtype(batch.dtype):
+            raise ValueError(
+                f"The labels of validation batch {index} are not numbers: dtype {batch.dtype} "
+                f"(e.g. {batch.reshape(-1)[:3].tolist()}). Expected class indices, one-hot or "
+                "multi-hot rows; map class names to indices first.")
+        if batch.ndim != first.ndim or batch.shape[1:] != first.shape[1:]:
+            expected = "(rows" + "".join(f", {d}" for d in first.shape[1:]) + (
+                ",)" if first.ndim == 1 else ")")
+            raise ValueError(
+                f"The labels of validation batch {index} have shape {batch.shape}, but those "
+                f"of batch 0 have shape {first.shape}: every batch must carry labels of one "
+                f"shape, {expected} here. Mixing sparse class indices and "
+                "one-hot rows is not supported.")
+    return np.concatenate(labels)
 
 
 def _to_numpy(values: Any) -> np.ndarray:

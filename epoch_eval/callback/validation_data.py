@@ -64,8 +64,12 @@ class ValidationData:
                 "after the first evaluation. Pass a zero-argument callable that returns a fresh "
                 "one instead, e.g. `validation_data=lambda: make_batches()`.")
         self._adapter: DataAdapter | None = _adapter(data, batch_size)
+        # Keras' adapter casts float64 weights to float32: array batches get the caller's own.
+        self._array_weight: Any = None
         if self._adapter is not None and isinstance(data, tuple):
             self.kind = "arrays"
+            if len(data) == 3 and data[2] is not None:
+                self._array_weight = keras.tree.map_structure(_float_weights, data[2])
         elif self._adapter is not None:
             self.kind = _dataset_kind(data) or "dataset"
             if self._adapter.num_batches is None and steps is None and _is_infinite(data):
@@ -101,8 +105,15 @@ class ValidationData:
         try:
             if self.steps is not None:
                 batches = itertools.islice(batches, self.steps)
+            start = 0
             for batch in batches:
-                yield _unpack(batch)
+                x, y, weight = _unpack(batch)
+                if self._array_weight is not None:
+                    rows = slice(start, start + _rows(y))
+                    weight = keras.tree.map_structure(lambda w, rows=rows: w[rows],
+                                                      self._array_weight)
+                    start = rows.stop
+                yield x, y, weight
         finally:
             if adapter is not None:
                 adapter.on_epoch_end()
@@ -145,6 +156,14 @@ def _array_adapter(data: tuple, batch_size: int | None):
     if y is None:
         raise ValueError("`validation_data` needs labels: pass `(x, y)` or "
                          "`(x, y, sample_weight)`. Received y=None")
+    for labels in keras.tree.flatten(y):
+        dtype = np.asarray(labels).dtype
+        if not is_numeric_dtype(dtype):
+            raise ValueError(
+                "The labels `y` of `validation_data` must be numbers: class indices, one-hot "
+                f"or multi-hot rows. Received labels of dtype {dtype} (e.g. "
+                f"{np.asarray(labels).reshape(-1)[:3].tolist()}); map class names to indices "
+                "first.")
     sizes = {name: [int(np.shape(a)[0]) for a in keras.tree.flatten(value) if np.ndim(a)]
              for name, value in (("x", x), ("y", y), ("sample_weight", weight))
              if value is not None}
@@ -153,6 +172,20 @@ def _array_adapter(data: tuple, batch_size: int | None):
                          f"rows. Received rows: {sizes}")
     return get_data_adapter(x, y, sample_weight=weight, batch_size=batch_size or 32,
                             shuffle=False)
+
+
+def is_numeric_dtype(dtype: np.dtype) -> bool:
+    """Whether labels or weights of this dtype are numbers (booleans included)."""
+    return dtype.kind == "b" or (dtype.kind != "O" and np.issubdtype(dtype, np.number))
+
+
+def _float_weights(weight: Any) -> np.ndarray:
+    """The caller's weights in float64 (exact for any float), to slice batches from."""
+    return np.asarray(weight, dtype=np.float64)
+
+
+def _rows(y: Any) -> int:
+    return int(np.shape(keras.tree.flatten(y)[0])[0])
 
 
 def _unpack(batch: Any) -> Batch:

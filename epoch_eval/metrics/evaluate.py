@@ -130,15 +130,23 @@ def _ranking_curves(
     """The micro-average ROC curve (None for binary), and each class's ROC and PR curves from
     one sort per class (binary: the positive class only)."""
     weight = targets.sample_weight
+    # With weights the micro average is summed from the classes' counts, as sorting the pooled
+    # scores with their weights (an argsort) costs more than all the classes together.
+    pooled = (curves.PooledCounts()
+              if weight is not None and targets.task != "binary" else None)
 
     def class_curves(item: tuple[str, np.ndarray, np.ndarray]):
         name, truth, score = item
         counts = curves.rank(truth, score, weight)
+        if pooled is not None:
+            pooled.add(counts)
         return curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name)
 
-    # The micro average alone first: its pooled counts, as long as `y_score`, are the largest
-    # temporary, and running it beside the classes would add the two peaks of memory.
-    micro = _micro_roc_curve(targets) if targets.task != "binary" else None
+    # Without weights the micro average comes first, alone: its pooled counts, as long as
+    # `y_score`, are the largest temporary, and running it beside the classes would add the
+    # two peaks of memory.
+    micro = (_micro_roc_curve(targets)
+             if targets.task != "binary" and pooled is None else None)
     classes = list(_one_vs_rest(targets))
     threads = min(MAX_THREADS, os.cpu_count() or 1, len(classes))
     if threads == 1 or targets.scores.size < THREADS_FROM_SCORES:
@@ -146,6 +154,8 @@ def _ranking_curves(
     else:
         with ThreadPoolExecutor(threads) as pool:
             per_class = list(pool.map(class_curves, classes))
+    if pooled is not None:
+        micro = curves.roc_curve(pooled.ranked(), "micro")
     return micro, tuple(roc for roc, _ in per_class), tuple(pr for _, pr in per_class)
 
 
@@ -160,19 +170,15 @@ def _one_vs_rest(targets: Targets) -> Iterator[tuple[str, np.ndarray, np.ndarray
 
 
 def _micro_roc_curve(targets: Targets) -> RocCurve:
-    """ROC over every (sample, class) pair pooled, as scikit-learn's micro average."""
-    scores, labels, weight = targets.scores, targets.labels, targets.sample_weight
+    """ROC over every (sample, class) pair pooled, as scikit-learn's micro average (without
+    weights; with weights, see `curves.PooledCounts`)."""
+    scores, labels = targets.scores, targets.labels
     if targets.task == "multilabel":
         truth = labels
     else:
         truth = np.zeros(scores.shape, dtype=bool)
         truth[np.arange(len(labels)), labels] = True
-    if weight is None:
-        counts = curves.count_ranks(scores, scores[truth])
-    else:
-        pooled_weight = np.repeat(weight, targets.n_classes)
-        counts = curves.rank(truth.reshape(-1), scores.reshape(-1), pooled_weight)
-    return curves.roc_curve(counts, "micro")
+    return curves.roc_curve(curves.count_ranks(scores, scores[truth]), "micro")
 
 
 def _mean_defined(labels: Sequence[str], values: Sequence[float], metric: str,

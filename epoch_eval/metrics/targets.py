@@ -216,7 +216,6 @@ def _binary(labels: np.ndarray, scores: np.ndarray, from_logits: bool):
         raise ValueError("For task='binary', `y_score` must be (n,), (n, 1) or a 2-column "
                          f"softmax (n, 2). Received: y_score.shape={scores.shape}")
     indices = _class_indices(labels, 2, "binary")
-    # float32 stays float32, so that `>= threshold` compares as NumPy (and multilabel) does
     values = _float_scores(scores)
     if from_logits:
         values = values.astype(np.float64, copy=False)
@@ -254,8 +253,12 @@ def _multilabel(labels: np.ndarray, scores: np.ndarray, from_logits: bool):
 
 
 def _float_scores(scores: np.ndarray) -> np.ndarray:
-    """Keep float32/float64 scores as they are (no copy); promote anything else."""
-    if scores.dtype in (np.float32, np.float64):
+    """Keep float16/32/64 scores as they are (no copy); promote anything else to float64.
+
+    Keeping the dtype makes one threshold rule for all: `score >= threshold` as NumPy
+    compares it, in the scores' own dtype (the threshold rounded to it).
+    """
+    if scores.dtype in (np.float16, np.float32, np.float64):
         return scores
     return scores.astype(np.float64)
 
