@@ -157,7 +157,7 @@ class Tally(keras.metrics.Metric):
             class_names=self._names(),
             threshold=self.threshold,
             average=self.resolved_average,
-            n_samples=int(round(float(ops.convert_to_numpy(self.rows)))),
+            n_samples=round(float(ops.convert_to_numpy(self.rows))),
             confusion_matrix=confusion.reshape((n, 2, 2) if task == "multilabel" else (n, n)),
             subset_correct=float(ops.convert_to_numpy(self.subset_correct)),
             positives=histogram[:, 1, :],

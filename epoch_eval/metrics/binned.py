@@ -9,7 +9,6 @@ certified bound reported beside it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,6 +153,3 @@ def check_bins(bins: int) -> int:
         raise ValueError(f"`bins` must be an integer between 4 and 65536. Received: bins={bins!r}")
     return bins
 
-
-__all__: Sequence[str] = ("BinnedCounts", "auc_error_bound", "evaluate_binned",
-                          "logit_bin_floors", "check_bins")
