@@ -157,7 +157,7 @@ class TallySource:
                 "The Tally given to EpochEvaluator is not compiled with the model: pass it in "
                 "compile(metrics=[..., tally]) (or weighted_metrics=[tally] to count sample "
                 "weights), and pass validation_data= to fit.")
-        others = {metric.name for metric in compiled + weighted if metric is not self.tally}
+        others = {_metric_name(metric) for metric in compiled + weighted if metric is not self.tally}
         clashes = sorted(others & set(LOG_KEYS))
         if clashes:
             warnings.warn(f"epoch_eval: the model already has compiled metrics named {clashes}; "
@@ -212,12 +212,15 @@ class TallySource:
 
 
 def _compiled_metrics(model: keras.Model) -> tuple[list[Any], list[Any]]:
-    """The model's compiled metrics: those of `metrics=` and of `weighted_metrics=`."""
+    """The model's compiled metrics as given to `compile` (objects, or names as strings):
+    those of `metrics=` and of `weighted_metrics=`."""
     compile_metrics = getattr(model, "_compile_metrics", None)
-    plain: list[Any] = []
-    weighted: list[Any] = []
-    for attribute, found in (("_flat_metrics", plain), ("_flat_weighted_metrics", weighted)):
-        for metrics_list in getattr(compile_metrics, attribute, None) or ():
-            found.extend(getattr(metrics_list, "metrics", None) or ())
-    return plain, weighted
+    found = []
+    for attribute in ("_user_metrics", "_user_weighted_metrics"):
+        given = getattr(compile_metrics, attribute, None)
+        found.append(list(keras.tree.flatten(given)) if given is not None else [])
+    return found[0], found[1]
 
+
+def _metric_name(metric: Any) -> str:
+    return metric if isinstance(metric, str) else str(getattr(metric, "name", ""))

@@ -147,8 +147,8 @@ class Tally(keras.metrics.Metric):
             raise ValueError("The tally has counted nothing yet: compile it with the model "
                              "(`metrics=[tally]`) and fit.")
         n = self._n_classes
-        confusion = np.asarray(ops.convert_to_numpy(self.confusion), dtype=np.float64)
-        histogram = np.asarray(ops.convert_to_numpy(self.histogram), dtype=np.float64)
+        confusion = np.asarray(ops.convert_to_numpy(self.confusion.value), dtype=np.float64)
+        histogram = np.asarray(ops.convert_to_numpy(self.histogram.value), dtype=np.float64)
         histogram = histogram.reshape(self._ranked_classes(), 2, self.bins)
         task = self.task
         assert task is not None
@@ -157,9 +157,9 @@ class Tally(keras.metrics.Metric):
             class_names=self._names(),
             threshold=self.threshold,
             average=self.resolved_average,
-            n_samples=round(float(ops.convert_to_numpy(self.rows))),
+            n_samples=round(float(ops.convert_to_numpy(self.rows.value))),
             confusion_matrix=confusion.reshape((n, 2, 2) if task == "multilabel" else (n, n)),
-            subset_correct=float(ops.convert_to_numpy(self.subset_correct)),
+            subset_correct=float(ops.convert_to_numpy(self.subset_correct.value)),
             positives=histogram[:, 1, :],
             negatives=histogram[:, 0, :],
             bin_floors=logit_bin_floors(self.bins, LOGIT_RANGE),
