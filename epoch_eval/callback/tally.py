@@ -147,8 +147,8 @@ class Tally(keras.metrics.Metric):
             raise ValueError("The tally has counted nothing yet: compile it with the model "
                              "(`metrics=[tally]`) and fit.")
         n = self._n_classes
-        confusion = np.asarray(ops.convert_to_numpy(self.confusion.value), dtype=np.float64)
-        histogram = np.asarray(ops.convert_to_numpy(self.histogram.value), dtype=np.float64)
+        confusion = _read(self.confusion)
+        histogram = _read(self.histogram)
         histogram = histogram.reshape(self._ranked_classes(), 2, self.bins)
         task = self.task
         assert task is not None
@@ -157,9 +157,9 @@ class Tally(keras.metrics.Metric):
             class_names=self._names(),
             threshold=self.threshold,
             average=self.resolved_average,
-            n_samples=round(float(ops.convert_to_numpy(self.rows.value))),
+            n_samples=round(float(_read(self.rows))),
             confusion_matrix=confusion.reshape((n, 2, 2) if task == "multilabel" else (n, n)),
-            subset_correct=float(ops.convert_to_numpy(self.subset_correct.value)),
+            subset_correct=float(_read(self.subset_correct)),
             positives=histogram[:, 1, :],
             negatives=histogram[:, 0, :],
             bin_floors=logit_bin_floors(self.bins, LOGIT_RANGE),
@@ -316,3 +316,8 @@ def _logit_of(p: Any) -> Any:
 def _divide(numerator: Any, denominator: Any) -> Any:
     safe = ops.where(denominator == 0, ops.ones_like(denominator), denominator)
     return ops.where(denominator == 0, ops.zeros_like(numerator), numerator / safe)
+
+
+def _read(variable: Any) -> np.ndarray:
+    """A metric variable's value in NumPy (under `tf.distribute`, summed over replicas)."""
+    return np.asarray(ops.convert_to_numpy(variable), dtype=np.float64)
