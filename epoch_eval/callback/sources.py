@@ -157,7 +157,8 @@ class TallySource:
                 "The Tally given to EpochEvaluator is not compiled with the model: pass it in "
                 "compile(metrics=[..., tally]) (or weighted_metrics=[tally] to count sample "
                 "weights), and pass validation_data= to fit.")
-        others = {_metric_name(metric) for metric in compiled + weighted if metric is not self.tally}
+        others = {_metric_name(metric) for metric in compiled + weighted
+                  if metric is not self.tally}
         clashes = sorted(others & set(LOG_KEYS))
         if clashes:
             warnings.warn(f"epoch_eval: the model already has compiled metrics named {clashes}; "
