@@ -210,3 +210,20 @@ def test_a_clashing_metric_name_keeps_its_key(breast_cancer):
     scores = model.predict(x_val, verbose=0).reshape(-1)
     keras_precision = metrics.precision_score(y_val, scores >= 0.5, zero_division=0)
     assert history.history["val_precision"][-1] == pytest.approx(keras_precision, abs=1e-6)
+
+
+def test_nan_predictions_give_an_undefined_epoch_not_a_crash(breast_cancer):
+    x_train, y_train, x_val, y_val = breast_cancer
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(1, activation="sigmoid")])
+    tally = Tally()
+    model.compile("adam", "binary_crossentropy", metrics=[tally])
+    x_val = x_val.copy()
+    x_val[:5] = np.nan  # five rows whose scores are NaN
+    recorder = Recorder()
+    with pytest.warns(RuntimeWarning, match="predicted 5 NaN"):
+        history = model.fit(x_train, y_train, epochs=1, verbose=0,
+                            validation_data=(x_val, y_val),
+                            callbacks=[EpochEvaluator(tally, sinks=[recorder])])
+    assert recorder.evaluations[-1].undefined_reason is not None
+    assert np.isnan(history.history["val_f1"][-1])

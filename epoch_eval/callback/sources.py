@@ -189,7 +189,16 @@ class TallySource:
         if logs is not None:
             for key in self._owned:
                 logs.pop(key, None)
-        return evaluate_binned(self.tally.counts())
+        counts = self.tally.counts()
+        bad = self.tally.nonfinite_scores()
+        if bad:
+            reason = f"the model predicted {bad} NaN or infinite values (has training diverged?)"
+            warnings.warn(f"epoch_eval: metrics are nan because {reason}.", RuntimeWarning,
+                          stacklevel=3)
+            return Evaluation.undefined(
+                task=counts.task, n_samples=counts.n_samples, class_names=counts.class_names,
+                threshold=counts.threshold, average=counts.average, reason=reason)
+        return evaluate_binned(counts)
 
     def settle_logs(self, evaluation: Evaluation, logs: dict) -> None:
         scalars = evaluation.scalars()

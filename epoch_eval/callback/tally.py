@@ -105,7 +105,9 @@ class Tally(keras.metrics.Metric):
         self.confusion.assign_add(ops.segment_sum(
             ops.reshape(cell_weight, (-1,)), ops.reshape(cells, (-1,)), num_segments=segments))
         ranked = ops.shape(scores)[1]
-        bin_index = self._bin(scores)
+        finite = ops.isfinite(y_pred)
+        self.nonfinite.assign_add(ops.cast(ops.sum(ops.cast(~finite, "int32")), self._count_dtype))
+        bin_index = self._bin(ops.where(ops.isnan(scores), ops.zeros_like(scores), scores))
         slot = ((ops.arange(ranked, dtype="int32")[None, :] * 2 + truth) * self.bins + bin_index)
         slot_weight = ops.broadcast_to(weight[:, None], ops.shape(slot))
         self.histogram.assign_add(ops.segment_sum(
@@ -140,6 +142,10 @@ class Tally(keras.metrics.Metric):
     @property
     def resolved_average(self) -> str:
         return self.average or ("binary" if self.task == "binary" else "macro")
+
+    def nonfinite_scores(self) -> int:
+        """How many NaN or infinite scores the model gave since the last reset."""
+        return round(float(_read(self.nonfinite))) if self._n_classes is not None else 0
 
     def counts(self) -> BinnedCounts:
         """The state as NumPy counts (summed over replicas), for `evaluate_binned`."""
@@ -198,6 +204,7 @@ class Tally(keras.metrics.Metric):
                                            dtype, "sum", "histogram")
         self.subset_correct = self.add_variable((), "zeros", dtype, "sum", "subset_correct")
         self.rows = self.add_variable((), "zeros", dtype, "sum", "rows")
+        self.nonfinite = self.add_variable((), "zeros", dtype, "sum", "nonfinite")
 
     def _ranked_classes(self) -> int:
         return 1 if self.task == "binary" else (self._n_classes or 0)
