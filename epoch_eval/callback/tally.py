@@ -19,9 +19,10 @@ from epoch_eval.metrics.binned import BinnedCounts, check_bins, logit_bin_floors
 from epoch_eval.metrics.result import Task
 from epoch_eval.metrics.targets import check_average, check_class_names, check_task, check_threshold
 
-# 512 bins over logits in [-16, 16] (a bin is 1/16 of a logit wide): measured in
-# benchmarks/bench_tally.py, the certified AUC bound is below 0.005 on the example models at
-# a cost per step that does not depend on the bin count.
+# 512 bins over logits in [-16, 16] (a bin is 1/16 of a logit wide). Measured with
+# benchmarks/bench_tally.py on digits after 20 epochs, the certified AUC bound is 0.00046 at 64
+# bins, 0.00013 at 256, 0.00005 at 512; early, squeezed epochs need the finer bins most
+# (0.018 at 512 after 2 epochs), and the state is still only classes x 2 x 512 numbers.
 DEFAULT_BINS = 512
 LOGIT_RANGE = 16.0
 LOG_KEYS: tuple[str, ...] = ("f1", "precision", "recall", "roc_auc")
