@@ -19,6 +19,7 @@ from epoch_eval.metrics import (
 
 if TYPE_CHECKING:
     from epoch_eval.callback.epoch_evaluator import EpochEvaluator
+    from epoch_eval.callback.tally import Tally
     from epoch_eval.sinks.base import EpochResult, Sink
     from epoch_eval.sinks.history_logs import HistoryLogs
     from epoch_eval.sinks.png_folder import PngFolder
@@ -33,6 +34,7 @@ _LAZY = {
     "HistoryLogs": "epoch_eval.sinks.history_logs",
     "PngFolder": "epoch_eval.sinks.png_folder",
     "Stdout": "epoch_eval.sinks.stdout",
+    "Tally": "epoch_eval.callback.tally",
 }
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "RocCurve",
     "Sink",
     "Stdout",
+    "Tally",
     "evaluate",
 ]
 

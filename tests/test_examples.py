@@ -17,7 +17,7 @@ from epoch_eval import demo
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TESTED_EXAMPLES = {"binary_breast_cancer", "multilabel", "tf_data", "custom_sink",
-                   "logits_and_pydataset"}
+                   "logits_and_pydataset", "tally_mode"}
 SCALARS = ("f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc")
 
 
@@ -122,6 +122,15 @@ def test_logits_and_pydataset(tmp_path):
     assert_history(history, epochs=1)
     assert history["val_f1"][0] > 0.1  # scored as probabilities after the softmax
     assert_pngs(tmp_path, ("roc_curve",), epochs=1)
+
+
+def test_tally_mode(tmp_path, capsys):
+    history = load_example("tally_mode").main(epochs=2, output_dir=str(tmp_path))
+    assert_history(history, epochs=2)
+    out = capsys.readouterr().out
+    assert re.search(r"roc_auc \d\.\d{4} \(\u00b1\d\.\d{4}\)", out)  # the certified bound
+    assert "(macro, 450 samples)" in out
+    assert_pngs(tmp_path, ("confusion_matrix", "roc_curve", "pr_curve"), epochs=2)
 
 
 def test_every_example_is_tested_here_and_runs_as_a_script():

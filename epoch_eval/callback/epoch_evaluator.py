@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
-import numpy as np
 
-from epoch_eval.callback.distribution import is_chief, replica_count
-from epoch_eval.callback.predictions import (
-    OutputKey,
-    Predictions,
-    check_output_key,
-    labels_only,
-    predict_batches,
-)
-from epoch_eval.callback.validation_data import Batch, ValidationData
-from epoch_eval.metrics.evaluate import evaluate
+from epoch_eval.callback.distribution import is_chief
+from epoch_eval.callback.predictions import OutputKey
+from epoch_eval.callback.sources import EvaluationSource, PredictSource, TallySource
+from epoch_eval.callback.tally import Tally
+from epoch_eval.callback.validation_data import ValidationData
 from epoch_eval.metrics.result import Evaluation
-from epoch_eval.metrics.targets import (
-    check_average,
-    check_class_names,
-    check_task,
-    check_threshold,
-    to_targets,
-)
+from epoch_eval.metrics.targets import check_average, check_class_names, check_task, check_threshold
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.history_logs import HistoryLogs
 from epoch_eval.sinks.outputs import check_distinct_outputs, close_sinks
@@ -42,8 +30,15 @@ class EpochEvaluator(keras.callbacks.Callback):
     `logs` dict down the callback list, so only callbacks after this one see `val_f1`. They
     need `mode="max"` for it.
 
+    Its first argument picks the mode. Validation data: the evaluator predicts it again at each
+    evaluation, exactly (sorting every score). A compiled `Tally`: the evaluator reads the
+    counts the tally kept during fit's own validation pass, with no extra pass and fixed
+    memory; threshold metrics and the confusion matrix are exact, curves are binned and the
+    ROC AUC comes with a certified error bound. Epochs without a validation pass are skipped.
+
     Args:
-        validation_data: `(x, y)` or `(x, y, sample_weight)` arrays (`x` may be a dict or list
+        validation_data: a compiled `Tally` (tally mode; the other settings are the
+            tally's), or `(x, y)` or `(x, y, sample_weight)` arrays (`x` may be a dict or list
             for multi-input models), a `tf.data.Dataset` of such batches, a
             `keras.utils.PyDataset`, or a zero-argument callable returning a fresh iterable of
             batches. Labels and predictions are taken in one pass.
@@ -80,13 +75,19 @@ class EpochEvaluator(keras.callbacks.Callback):
         output: OutputKey = None,
     ) -> None:
         super().__init__()
+        self.tally = validation_data if isinstance(validation_data, Tally) else None
+        if self.tally is not None:
+            _refuse_data_settings(task=task, threshold=threshold, average=average,
+                                  from_logits=from_logits, class_names=class_names,
+                                  batch_size=batch_size, steps=steps, output=output)
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
         check_task(task)
         check_threshold(threshold)
         check_average(average, task)
-        self.validation_data = ValidationData(validation_data, batch_size=batch_size,
-                                              steps=steps)
+        self.validation_data = (None if self.tally is not None else
+                                ValidationData(validation_data, batch_size=batch_size,
+                                               steps=steps))
         self.sinks: tuple[Sink, ...] = _check_sinks(sinks)
         self.every = every
         self.task = task
@@ -95,6 +96,11 @@ class EpochEvaluator(keras.callbacks.Callback):
         self.from_logits = from_logits
         self.class_names = check_class_names(class_names)
         self.output = output
+        self.source: EvaluationSource = (
+            TallySource(self.tally) if self.tally is not None else PredictSource(
+                self.validation_data, task=task, threshold=threshold,  # type: ignore[arg-type]
+                average=average, from_logits=from_logits, class_names=self.class_names,
+                output=output))
         self._reset()
 
     def _reset(self) -> None:
@@ -102,7 +108,6 @@ class EpochEvaluator(keras.callbacks.Callback):
         if renderer is not None:  # left by a fit that raised: let its last charts finish
             renderer.close()
         self._renderer: ChartRenderer | None = None
-        self._resolved_task: str | None = self.task
         self._active: tuple[Sink, ...] = ()
         self._deferred: list[EpochResult] = []
         self._last_evaluated: int | None = None
@@ -112,8 +117,7 @@ class EpochEvaluator(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Check the data, the model and every sink before the first training step."""
         self._reset()
-        check_output_key(self.model, self.output)
-        self._resolved_task = self._probe()
+        self.source.begin(self.model)
         chief = is_chief(self.model)
         active = [sink for sink in self.sinks if chief or not sink.chief_only]
         check_distinct_outputs(active)
@@ -152,42 +156,32 @@ class EpochEvaluator(keras.callbacks.Callback):
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate_now(self) -> Evaluation:
-        """Evaluate the current model on the validation data (also usable outside `fit`).
+        """Evaluate the current model on the validation data (also usable outside `fit`); in
+        tally mode, read the tally's current counts.
 
         Raises:
-            ValueError: when no model is set yet (before `fit`, call `set_model(model)`).
+            ValueError: when no model is set yet (before `fit`, call `set_model(model)`), or
+                the tally has counted nothing.
         """
         if self.model is None:
             raise ValueError("evaluate_now() needs a model: call it during or after fit(), "
                              "or call set_model(model) first.")
-        predictions = self._predict()
-        if not np.all(np.isfinite(predictions.y_score)):
-            bad = int(np.sum(~np.isfinite(predictions.y_score)))
-            reason = (f"the model predicted {bad} NaN or infinite values (has training "
-                      "diverged?)")
-            warnings.warn(f"epoch_eval: metrics are nan because {reason}.", RuntimeWarning,
-                          stacklevel=2)
-            return self._undefined(predictions, reason)
-        try:
-            return evaluate(
-                predictions.y_true, predictions.y_score, task=self._resolved_task,
-                threshold=self.threshold, average=self.average, from_logits=self.from_logits,
-                sample_weight=predictions.sample_weight, class_names=self.class_names,
-            )
-        except ValueError as error:
-            warnings.warn(f"epoch_eval: metrics are nan because the validation data does not "
-                          f"fit: {error}", RuntimeWarning, stacklevel=2)
-            return self._undefined(predictions, str(error))
+        evaluation = self.source.evaluation(self.model, None)
+        assert evaluation is not None
+        return evaluation
 
     def _publish(self, epoch: int, logs: dict) -> None:
-        evaluation = self.evaluate_now()
+        evaluation = self.source.evaluation(self.model, logs)
+        self._last_evaluated = epoch
+        if evaluation is None:
+            return
         charts = None if self._renderer is None else self._renderer.charts_of(epoch + 1,
                                                                               evaluation)
         result = EpochResult(epoch + 1, evaluation, logs, charts)  # type: ignore[arg-type]
-        self._last_evaluated = epoch
         for sink in self._active:
             if sink.writes_logs:
                 self._write(sink, result)
+        self.source.settle_logs(evaluation, logs)
         self._deferred.append(result)
 
     def _deliver_deferred(self) -> None:
@@ -207,54 +201,6 @@ class EpochEvaluator(keras.callbacks.Callback):
                           f"({type(error).__name__}: {error}); training goes on.",
                           RuntimeWarning, stacklevel=3)
 
-    def _predict(self, batches: Iterable[Batch] | None = None) -> Predictions:
-        """Predictions over `batches` (default: a fresh pass over the validation data)."""
-        return predict_batches(self.model,
-                               self.validation_data.batches() if batches is None else batches,
-                               self.output, distributed=replica_count(self.model) > 1)
-
-    def _probe(self) -> str:
-        """Check, before training, that the validation data fits the model and the settings.
-
-        One whole pass reads every label (a pass cut short would leave a `PyDataset`'s
-        prefetched batches to the next one); then the first batch goes through the model, for
-        its inputs and output width. Returns the task, inferred here once from all the
-        labels, so that every epoch is scored the same way.
-        """
-        batches: list[Batch] = []
-
-        def keep_first(all_batches: Iterable[Batch]) -> Iterator[Batch]:
-            for batch in all_batches:
-                if not batches:
-                    batches.append(batch)
-                yield batch
-
-        y_true, sample_weight = labels_only(
-            self.model, keep_first(self.validation_data.batches()), self.output)
-        width = self._predict(batches).y_score.shape[1:]
-        scores = np.broadcast_to(np.full(width, 0.5, dtype=np.float32), (len(y_true), *width))
-        try:
-            targets = to_targets(
-                y_true, scores, task=self.task, threshold=self.threshold, average=self.average,
-                sample_weight=sample_weight, class_names=self.class_names,
-            )
-        except ValueError as error:
-            raise ValueError(f"The validation data does not fit the model or the evaluator's "
-                             f"settings (labels of shape {y_true.shape}, predictions of shape "
-                             f"{(len(y_true), *width)}): {error}") from error
-        return targets.task
-
-    def _undefined(self, predictions: Predictions, reason: str) -> Evaluation:
-        width = predictions.y_score.shape[1] if predictions.y_score.ndim == 2 else 1
-        task = self._resolved_task or "binary"
-        n_classes = 2 if task == "binary" else width
-        names = self.class_names or tuple(str(i) for i in range(n_classes))
-        return Evaluation.undefined(
-            task=task,  # type: ignore[arg-type]
-            n_samples=len(predictions), class_names=tuple(names), threshold=self.threshold,
-            average=self.average or ("binary" if task == "binary" else "macro"), reason=reason,
-        )
-
 
 def _check_sinks(sinks: Sequence[Sink] | None) -> tuple[Sink, ...]:
     if sinks is None:
@@ -270,3 +216,13 @@ def _check_sinks(sinks: Sequence[Sink] | None) -> tuple[Sink, ...]:
             raise ValueError(f"Each sink must be an instance of a subclass of epoch_eval.Sink. "
                              f"Received: {sink!r}")
     return checked
+
+
+def _refuse_data_settings(**settings: object) -> None:
+    """In tally mode the tally carries the task and its settings: refuse them here."""
+    defaults = {"task": None, "threshold": 0.5, "average": None, "from_logits": False,
+                "class_names": None, "batch_size": None, "steps": None, "output": None}
+    given = [name for name, value in settings.items() if value != defaults[name]]
+    if given:
+        raise ValueError(f"EpochEvaluator(tally, ...) takes {given} from the Tally: pass them "
+                         f"to Tally(...) instead.")

@@ -91,3 +91,23 @@ def _divide(numerator, denominator):
     denominator = np.asarray(denominator, dtype=np.float64)
     safe = np.where(denominator == 0, 1.0, denominator)
     return np.where(denominator == 0, 0.0, numerator / safe)
+
+
+def from_confusion_matrix(matrix: np.ndarray, average: str) -> CountingMetrics:
+    """Metrics for binary and multiclass tasks from a weighted `(C, C)` confusion matrix."""
+    tp = np.diagonal(matrix).astype(np.float64)
+    true_sum = matrix.sum(axis=1, dtype=np.float64)
+    pred_sum = matrix.sum(axis=0, dtype=np.float64)
+    total = true_sum.sum()
+    accuracy = float(tp.sum() / total) if total > 0 else 0.0
+    return _with_averages(matrix, tp, pred_sum, true_sum, average, accuracy)
+
+
+def from_multilabel_matrix(matrix: np.ndarray, subset_accuracy: float,
+                           average: str) -> CountingMetrics:
+    """Metrics for multilabel tasks from a weighted `(L, 2, 2)` matrix (`[[tn, fp], [fn, tp]]`
+    per label) and the subset accuracy, which the matrix cannot give."""
+    tp = matrix[:, 1, 1].astype(np.float64)
+    true_sum = matrix[:, 1, :].sum(axis=1, dtype=np.float64)
+    pred_sum = matrix[:, :, 1].sum(axis=1, dtype=np.float64)
+    return _with_averages(matrix, tp, pred_sum, true_sum, average, subset_accuracy)

@@ -28,6 +28,8 @@ class RocCurve:
         fpr, tpr: false and true positive rates, increasing.
         thresholds: decreasing score thresholds, the first one `inf` (empty for `"macro"`).
         auc: the area under the curve; nan where the class has no positives or no negatives.
+        auc_error_bound: a certified bound on `|auc - exact AUC|` when the curve comes from
+            binned scores (`Tally`); 0 when it is exact.
     """
 
     label: str
@@ -35,6 +37,7 @@ class RocCurve:
     tpr: np.ndarray
     thresholds: np.ndarray
     auc: float
+    auc_error_bound: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,8 @@ class Evaluation:
         pr_curves: one precision-recall curve per class (binary: the positive class only).
         undefined_reason: why the metrics are nan, when they could not be computed at all
             (for instance the model predicted NaN); None for a normal evaluation.
+        roc_auc_error_bound: a certified bound on `|roc_auc - exact value|` when the scores
+            were binned (`Tally`); 0 when `roc_auc` is exact.
     """
 
     task: Task
@@ -114,6 +119,7 @@ class Evaluation:
     roc_macro: RocCurve | None = None
     pr_curves: tuple[PrecisionRecallCurve, ...] = ()
     undefined_reason: str | None = field(default=None)
+    roc_auc_error_bound: float = 0.0
 
     @property
     def is_defined(self) -> bool:

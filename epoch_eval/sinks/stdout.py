@@ -40,6 +40,10 @@ def format_epoch_line(epoch: int, evaluation: Evaluation) -> str:
     if not evaluation.is_defined:
         return f"{head} metrics are nan ({evaluation.undefined_reason})"
     values = " - ".join(f"{name} {_number(getattr(evaluation, name))}" for name in SCALAR_NAMES)
+    if evaluation.roc_auc_error_bound > 0:
+        values = values.replace(f"roc_auc {_number(evaluation.roc_auc)}",
+                                f"roc_auc {_number(evaluation.roc_auc)} "
+                                f"(\u00b1{evaluation.roc_auc_error_bound:.4f})")
     return f"{head} {values} ({evaluation.average}, {evaluation.n_samples} samples)"
 
 
