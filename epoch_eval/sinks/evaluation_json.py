@@ -38,6 +38,8 @@ def to_json_value(value: Any) -> Any:
         return {"dtype": value.dtype.str, "data": _finite_or_text(value.tolist())}
     if isinstance(value, (tuple, list)):
         return [to_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_json_value(item) for key, item in value.items()}
     if isinstance(value, np.generic):
         value = value.item()
     return _finite_or_text(value)
