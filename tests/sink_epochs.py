@@ -5,7 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from chart_evaluations import binary, multiclass, multiclass_with_absent_class, multilabel, undefined
+from chart_evaluations import (
+    binary,
+    multiclass,
+    multiclass_with_absent_class,
+    multilabel,
+    undefined,
+)
 
 from epoch_eval import Evaluation
 from epoch_eval.sinks.base import EpochResult

@@ -10,9 +10,9 @@ from conftest import mlp
 from epoch_eval import EpochEvaluator, HistoryLogs, HtmlReport, JsonLines, read_jsonl
 
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from epoch_eval import TensorBoardLogs  # noqa: E402
+from epoch_eval import TensorBoardLogs
 
 
 @pytest.mark.parametrize("every", [1, 2])

@@ -11,10 +11,10 @@ from sink_epochs import TASKS, epochs
 
 pytest.importorskip("tensorboard")
 
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from epoch_eval import TensorBoardLogs  # noqa: E402
-from epoch_eval.metrics.result import SCALAR_NAMES  # noqa: E402
+from epoch_eval import TensorBoardLogs
+from epoch_eval.metrics.result import SCALAR_NAMES
 
 EVERYTHING = {"images": 0, "scalars": 0, "tensors": 0}
 
