@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -118,3 +122,24 @@ def test_fit_writes_beside_keras_tensorboard_callback(digits, tmp_path):
     assert "epoch_loss" in keras_loss and "epoch_f1" in tags["scalars"]
     assert [event.step for event in run.Scalars("epoch_f1")] == [0, 1, 2]
     assert [event.step for event in run.Images("epoch_roc_curve")] == [0, 1, 2]
+
+
+def test_writes_without_tensorflow_where_it_is_not_installed(tmp_path):
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("TensorFlow is installed here (the `tensorboard` package then imports it "
+                    "itself); this check runs in the JAX and torch environments")
+    script = (
+        "import sys\n"
+        "from sink_epochs import epochs\n"
+        "from epoch_eval import TensorBoardLogs\n"
+        f"sink = TensorBoardLogs({str(tmp_path)!r})\n"
+        "for result in epochs('binary', 2): sink.write(result)\n"
+        "sink.close()\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+    )
+    tests = Path(__file__).parent
+    path = os.pathsep.join([str(tests), str(tests.parent)])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": path})
+    assert done.returncode == 0, done.stderr
+    assert len(read_run(tmp_path / "validation").Images("epoch_roc_curve")) == 2
