@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -57,14 +58,24 @@ def test_page_needs_no_network(tmp_path):
     assert "fetch(" not in page and "<link" not in page
 
 
-def test_rewritten_atomically_after_every_epoch(tmp_path):
+def test_rewritten_atomically_after_every_epoch(tmp_path, monkeypatch):
     path = tmp_path / "report.html"
+    renames = []
+
+    def spy_replace(source, target):  # each page is complete before it takes the name
+        assert os.path.dirname(source) == str(tmp_path) and str(target) == str(path)
+        assert Path(source).read_text(encoding="utf-8").endswith("</html>\n")
+        renames.append(source)
+        real_replace(source, target)
+
+    real_replace = os.replace
+    monkeypatch.setattr("epoch_eval.sinks.html_report.os.replace", spy_replace)
     sink = HtmlReport(path)
     sink.open()
     for result in epochs("multiclass", 3):
-        before = os.stat(path).st_ino if path.exists() else None
+        before = len(renames)
         sink.write(result)
-        assert os.stat(path).st_ino != before  # a new file renamed over the old one
+        assert len(renames) > before
         assert [item["epoch"] for item in page_data(path)["epochs"]][-1] == result.epoch
         assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no leftovers
 
