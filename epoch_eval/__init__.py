@@ -22,8 +22,11 @@ if TYPE_CHECKING:
     from epoch_eval.callback.tally import Tally
     from epoch_eval.sinks.base import EpochResult, Sink
     from epoch_eval.sinks.history_logs import HistoryLogs
+    from epoch_eval.sinks.html_report import HtmlReport
+    from epoch_eval.sinks.json_lines import JsonLines, read_jsonl
     from epoch_eval.sinks.png_folder import PngFolder
     from epoch_eval.sinks.stdout import Stdout
+    from epoch_eval.sinks.tensorboard_logs import TensorBoardLogs
 
 __version__ = "0.1.0"
 
@@ -32,9 +35,13 @@ _LAZY = {
     "EpochResult": "epoch_eval.sinks.base",
     "Sink": "epoch_eval.sinks.base",
     "HistoryLogs": "epoch_eval.sinks.history_logs",
+    "HtmlReport": "epoch_eval.sinks.html_report",
+    "JsonLines": "epoch_eval.sinks.json_lines",
+    "read_jsonl": "epoch_eval.sinks.json_lines",
     "PngFolder": "epoch_eval.sinks.png_folder",
     "Stdout": "epoch_eval.sinks.stdout",
     "Tally": "epoch_eval.callback.tally",
+    "TensorBoardLogs": "epoch_eval.sinks.tensorboard_logs",
 }
 
 __all__ = [
@@ -42,6 +49,8 @@ __all__ = [
     "EpochResult",
     "Evaluation",
     "HistoryLogs",
+    "HtmlReport",
+    "JsonLines",
     "PerClassMetrics",
     "PngFolder",
     "PrecisionRecallCurve",
@@ -49,7 +58,9 @@ __all__ = [
     "Sink",
     "Stdout",
     "Tally",
+    "TensorBoardLogs",
     "evaluate",
+    "read_jsonl",
 ]
 
 

@@ -1,10 +1,10 @@
-"""The demo: a small MLP on scikit-learn's bundled digits, with epoch_eval's three sinks.
+"""The demo: a small MLP on scikit-learn's bundled digits, with epoch_eval's sinks.
 
 Run it with `python -m epoch_eval.demo` (or the `epoch-eval-demo` console script). It needs no
 network: the 1,797 8x8 digit images ship inside scikit-learn. It trains for a few epochs (a few
 seconds on a laptop CPU), prints epoch_eval's line under each of Keras' epoch lines, writes the
-confusion matrix, ROC and precision-recall charts of every epoch into a folder, and ends by
-printing where the charts are and `history.history["val_f1"]`.
+confusion matrix, ROC and precision-recall charts of every epoch into a folder and an HTML
+report beside it, and ends by printing where they are and `history.history["val_f1"]`.
 
     python -m epoch_eval.demo --epochs 5 --output my_charts
 """
@@ -70,7 +70,7 @@ def run(output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT, *,
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout
+    from epoch_eval import EpochEvaluator, HistoryLogs, HtmlReport, PngFolder, Stdout
 
     keras.utils.set_random_seed(SEED)
     digits = load_digits()
@@ -89,11 +89,13 @@ def run(output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT, *,
                   loss="sparse_categorical_crossentropy")
 
     output = Path(output_dir).resolve()
+    report = output.with_name(output.name + ".html")  # beside the chart folder
     print(f"epoch_eval demo: {len(x_train)} training and {len(x_val)} validation digits, "
           f"up to {epochs} epochs; charts go to {output}")
     callbacks = [
         # The evaluator comes FIRST: only callbacks listed after it see `val_f1`.
-        EpochEvaluator((x_val, y_val), sinks=[HistoryLogs(), PngFolder(output), Stdout()],
+        EpochEvaluator((x_val, y_val), sinks=[HistoryLogs(), PngFolder(output), HtmlReport(report),
+                                                Stdout()],
                        class_names=class_names),
         keras.callbacks.EarlyStopping(monitor="val_f1", mode="max", patience=3,
                                       restore_best_weights=True),
@@ -109,6 +111,7 @@ def run(output_dir: str | os.PathLike[str] = DEFAULT_OUTPUT, *,
     for names in charts:
         if names:
             print(f"  {names[0]} ... {names[-1]} ({len(names)} files)")
+    print(f"HTML report (every epoch, one slider): {report}")
     val_f1 = [round(value, 4) for value in history.history["val_f1"]]
     print(f'history.history["val_f1"] = {val_f1}')
     return history.history

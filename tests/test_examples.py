@@ -64,6 +64,10 @@ def test_demo_prints_epoch_lines_chart_folder_and_val_f1(tmp_path, capsys):
     assert val_f1 == [float(f1) for _, f1 in lines]  # the same values, both rounded to 4
     assert "val_f1: " in out  # Keras' own epoch line shows it too
     assert_pngs(output, ("confusion_matrix", "roc_curve", "pr_curve"), epochs=2)
+    report = tmp_path / "charts.html"  # beside the chart folder
+    assert f"HTML report (every epoch, one slider): {report.resolve()}" in out
+    page = report.read_text(encoding="utf-8")
+    assert '"epoch":2' in page and '"confusion_matrix":"iVBOR' in page
 
 
 def test_demo_refuses_a_bad_epoch_count(capsys):

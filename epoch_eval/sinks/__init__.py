@@ -1,12 +1,16 @@
-"""Where each evaluated epoch goes: Keras logs, a folder of PNG charts, standard output.
+"""Where each evaluated epoch goes: Keras logs, a folder of PNG charts, standard output,
+TensorBoard, an HTML page, a JSON Lines file.
 
 Nothing here imports Keras or TensorFlow; `PngFolder` brings in Matplotlib.
 """
 
 from epoch_eval.sinks.base import ChartRequests, DeliverCharts, DrawNow, EpochResult, Sink
 from epoch_eval.sinks.history_logs import HistoryLogs
+from epoch_eval.sinks.html_report import HtmlReport
+from epoch_eval.sinks.json_lines import JsonLines, read_jsonl
 from epoch_eval.sinks.png_folder import PngFolder
 from epoch_eval.sinks.stdout import Stdout
+from epoch_eval.sinks.tensorboard_logs import TensorBoardLogs
 
 __all__ = [
     "ChartRequests",
@@ -14,7 +18,11 @@ __all__ = [
     "DrawNow",
     "EpochResult",
     "HistoryLogs",
+    "HtmlReport",
+    "JsonLines",
     "PngFolder",
     "Sink",
     "Stdout",
+    "TensorBoardLogs",
+    "read_jsonl",
 ]

@@ -1,0 +1,86 @@
+"""`Evaluation` to and from plain JSON values, field by field, so new fields round-trip.
+
+Dataclasses become objects tagged with their class name, arrays become `{"dtype", "data"}`,
+and non-finite floats become the strings `"nan"`, `"inf"`, `"-inf"` (strict JSON has no NaN).
+A field added later with a default reads back from older files as its default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+
+from epoch_eval.metrics.result import (
+    Evaluation,
+    PerClassMetrics,
+    PrecisionRecallCurve,
+    RocCurve,
+    frozen_array,
+)
+
+_CLASSES: dict[str, type] = {
+    cls.__name__: cls for cls in (Evaluation, PerClassMetrics, PrecisionRecallCurve, RocCurve)
+}
+_TYPE_KEY = "__type__"
+
+
+def to_json_value(value: Any) -> Any:
+    """`value` (an `Evaluation`, or any part of it) as JSON-ready Python values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        encoded = {_TYPE_KEY: type(value).__name__}
+        for item in dataclasses.fields(value):
+            encoded[item.name] = to_json_value(getattr(value, item.name))
+        return encoded
+    if isinstance(value, np.ndarray):
+        return {"dtype": value.dtype.str, "data": _finite_or_text(value.tolist())}
+    if isinstance(value, (tuple, list)):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): to_json_value(item) for key, item in value.items()}
+    if isinstance(value, np.generic):
+        value = value.item()
+    return _finite_or_text(value)
+
+
+def from_json_value(value: Any) -> Any:
+    """The inverse of `to_json_value`: dataclasses and read-only arrays rebuilt.
+
+    Raises:
+        ValueError: for an object tagged with an unknown class or missing a required field.
+    """
+    if isinstance(value, list):
+        return tuple(from_json_value(item) for item in value)
+    if not isinstance(value, dict):
+        return value
+    if _TYPE_KEY not in value:
+        if set(value) == {"dtype", "data"}:
+            return frozen_array(np.array(value["data"], dtype=np.dtype(value["dtype"])))
+        return {key: from_json_value(item) for key, item in value.items()}
+    cls = _CLASSES.get(value[_TYPE_KEY])
+    if cls is None:
+        raise ValueError(f"Unknown record type {value[_TYPE_KEY]!r}; expected one of "
+                         f"{sorted(_CLASSES)}.")
+    kwargs = {}
+    for item in dataclasses.fields(cls):
+        if item.name not in value:
+            continue  # a field newer than the file: its default applies
+        decoded = from_json_value(value[item.name])
+        if item.type == "float" and isinstance(decoded, str):
+            decoded = float(decoded)
+        kwargs[item.name] = decoded
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"Incomplete {cls.__name__} record: {error}") from None
+
+
+def _finite_or_text(value: Any) -> Any:
+    """Floats that are nan or infinite as text, recursively through lists."""
+    if isinstance(value, list):
+        return [_finite_or_text(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf": float() reads them back
+    return value

@@ -1,0 +1,303 @@
+"""`HtmlReport`: one self-contained HTML page of every evaluated epoch, with an epoch slider."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from epoch_eval.charts.render import CHART_NAMES
+from epoch_eval.metrics.result import SCALAR_NAMES, Evaluation
+from epoch_eval.sinks.base import EpochResult, Sink
+
+CHART_TITLES = {"confusion_matrix": "Confusion matrix", "roc_curve": "ROC",
+                "pr_curve": "Precision-recall"}
+
+
+@dataclass
+class _Epoch:
+    epoch: int
+    evaluation: Evaluation
+    images: dict[str, str] = field(default_factory=dict)  # chart name -> base64 PNG
+
+
+class HtmlReport(Sink):
+    """Keep one HTML file that shows every evaluated epoch, rewritten after each epoch.
+
+    The page needs no network (data and PNG charts are inline), opens from `file://` and can
+    be mailed. It shows the run's settings, a metric-vs-epoch chart of every headline value
+    with the best epoch marked, and one epoch slider that switches the confusion matrix, ROC,
+    precision-recall charts and the per-class table together; it opens on the latest epoch.
+    The file is replaced atomically, so it can be reloaded while training runs.
+
+    Args:
+        path: the HTML file; its folder is created in `on_train_begin` if missing.
+        title: the page's title.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, title: str = "epoch_eval report") -> None:
+        self.path = Path(path)
+        self.title = title
+        self._epochs: dict[int, _Epoch] = {}
+        self._lock = threading.Lock()
+
+    def output_files(self) -> tuple[str, ...]:
+        """The file this sink writes."""
+        return (str(self.path.absolute()),)
+
+    def open(self) -> None:
+        """Create the folder and check that the page can be written.
+
+        Raises:
+            OSError: if the path is a folder, or its folder cannot be created or written.
+        """
+        if self.path.is_dir():
+            raise IsADirectoryError(f"HtmlReport: {str(self.path)!r} is a folder; pass the path "
+                                    "of a file such as 'report.html'.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.path.parent, prefix=".epoch_eval_probe_"):
+            pass
+        with self._lock:
+            self._epochs = {}
+
+    def write(self, result: EpochResult) -> None:
+        with self._lock:
+            self._epochs[result.epoch] = _Epoch(result.epoch, result.evaluation)
+            self._rewrite()
+        epoch = result.epoch
+
+        def deliver(pngs: dict[str, bytes]) -> None:
+            encoded = {name: base64.b64encode(png).decode("ascii") for name, png in pngs.items()}
+            with self._lock:
+                if epoch in self._epochs:
+                    self._epochs[epoch].images.update(encoded)
+                    self._rewrite()
+
+        result.charts.request(CHART_NAMES, deliver)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._epochs:
+                self._rewrite()
+
+    def _rewrite(self) -> None:
+        """Write the page to a temporary file beside `path`, then rename it over `path`."""
+        page = render_page(self.title, [self._epochs[k] for k in sorted(self._epochs)])
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".epoch_eval_",
+                                             suffix=".html.tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(page)
+            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the page from others
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+def render_page(title: str, epochs: Sequence[_Epoch]) -> str:
+    """The whole HTML document for `epochs` (sorted by epoch)."""
+    data = {"epochs": [_epoch_data(item) for item in epochs]}
+    # "</" cannot end the inline script early once escaped as "<\/".
+    payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    last = epochs[-1].evaluation if epochs else None
+    return _PAGE.format(
+        title=html.escape(title),
+        settings=_settings_html(last, len(epochs)),
+        trends="".join(_trend_svg(name, epochs) for name in _trend_names(epochs)),
+        max_index=max(len(epochs) - 1, 0),
+        payload=payload,
+        script=_SCRIPT,
+        style=_STYLE,
+    )
+
+
+def _number(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.4f}"
+
+
+def _trend_names(epochs: Sequence[_Epoch]) -> list[str]:
+    names = list(SCALAR_NAMES)
+    if any(getattr(item.evaluation, "roc_auc_error_bound", 0.0) > 0 for item in epochs):
+        names.append("roc_auc_error_bound")
+    return names
+
+
+def _epoch_data(item: _Epoch) -> dict[str, Any]:
+    evaluation = item.evaluation
+    scalars = {name: _number(getattr(evaluation, name)) for name in SCALAR_NAMES}
+    bound = getattr(evaluation, "roc_auc_error_bound", 0.0)
+    if bound > 0:
+        scalars["roc_auc"] += f" \u00b1 {_number(bound)}"
+    auc = {curve.label: curve.auc for curve in evaluation.roc_curves}
+    ap = {curve.label: curve.average_precision for curve in evaluation.pr_curves}
+    per_class = evaluation.per_class
+    rows = [
+        [name, _number(per_class.precision[i]), _number(per_class.recall[i]),
+         _number(per_class.f1[i]), f"{float(per_class.support[i]):g}",
+         _number(auc[name]) if name in auc else "-", _number(ap[name]) if name in ap else "-"]
+        for i, name in enumerate(per_class.names)
+    ]
+    return {"epoch": item.epoch, "scalars": scalars, "rows": rows,
+            "undefined": evaluation.undefined_reason,
+            "images": {name: item.images[name] for name in CHART_NAMES if name in item.images}}
+
+
+def _settings_html(evaluation: Evaluation | None, count: int) -> str:
+    if evaluation is None:
+        return "<p>No epoch evaluated yet.</p>"
+    names = ", ".join(evaluation.class_names)
+    items = [("task", evaluation.task), ("classes", f"{len(evaluation.class_names)}: {names}"),
+             ("threshold", f"{evaluation.threshold:g}"), ("average", evaluation.average),
+             ("samples", str(evaluation.n_samples)), ("epochs evaluated", str(count))]
+    return "<dl id='settings'>" + "".join(
+        f"<dt>{key}</dt><dd>{html.escape(value)}</dd>" for key, value in items) + "</dl>"
+
+
+def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: int = 150) -> str:
+    """A small SVG line chart of one value against the epoch, the best epoch circled."""
+    points = [(item.epoch, float(getattr(item.evaluation, name, math.nan))) for item in epochs]
+    finite = [(e, v) for e, v in points if math.isfinite(v)]
+    left, right, top, bottom = 40, 10, 22, 22
+    if not finite:
+        return (f"<figure class='trend'><svg width='{width}' height='{height}' role='img' "
+                f"aria-label='{name}: no value'><text x='10' y='20'>{name}: nan</text></svg>"
+                "</figure>")
+    low, high = min(v for _, v in finite), max(v for _, v in finite)
+    if high - low < 1e-9:
+        low, high = low - 0.05, high + 0.05
+    first, last = points[0][0], points[-1][0]
+    span = max(last - first, 1)
+
+    def x(epoch: int) -> float:
+        return left + (epoch - first) / span * (width - left - right)
+
+    def y(value: float) -> float:
+        return top + (high - value) / (high - low) * (height - top - bottom)
+
+    lower_is_better = name == "roc_auc_error_bound"
+    best = (min if lower_is_better else max)(finite, key=lambda pair: pair[1])
+    line = " ".join(f"{x(e):.1f},{y(v):.1f}" for e, v in finite)
+    label = f"{name}: best {_number(best[1])} at epoch {best[0]}"
+    return (
+        f"<figure class='trend'><svg width='{width}' height='{height}' role='img' "
+        f"aria-label='{label}'><text x='{left}' y='14' class='label'>{label}</text>"
+        f"<line x1='{left}' y1='{height - bottom}' x2='{width - right}' y2='{height - bottom}' "
+        f"class='axis'/><line x1='{left}' y1='{top}' x2='{left}' y2='{height - bottom}' "
+        f"class='axis'/><text x='{left - 4}' y='{top + 4}' class='tick' text-anchor='end'>"
+        f"{high:.2f}</text><text x='{left - 4}' y='{height - bottom}' class='tick' "
+        f"text-anchor='end'>{low:.2f}</text><text x='{left}' y='{height - 6}' class='tick'>"
+        f"{first}</text><text x='{width - right}' y='{height - 6}' class='tick' "
+        f"text-anchor='end'>epoch {last}</text><polyline points='{line}' class='series'/>"
+        f"<circle cx='{x(best[0]):.1f}' cy='{y(best[1]):.1f}' r='5' class='best'>"
+        f"<title>{label}</title></circle></svg></figure>"
+    )
+
+
+_STYLE = """
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; background: #fff; }
+dl#settings { display: grid; grid-template-columns: max-content auto; gap: 0 1em; }
+dt { font-weight: 600; } dd { margin: 0; }
+.trends { display: flex; flex-wrap: wrap; gap: 0.5em; } figure { margin: 0; }
+.axis { stroke: #888; } .series { fill: none; stroke: #1f77b4; stroke-width: 2; }
+.best { fill: #d62728; } .label { font-size: 12px; } .tick { font-size: 10px; fill: #555; }
+#controls { margin: 1em 0; font-size: 16px; } #slider { width: 40em; max-width: 90%; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+td, th { padding: 2px 8px; text-align: right; border-bottom: 1px solid #ddd; }
+th:first-child, td:first-child { text-align: left; }
+.charts { display: flex; flex-wrap: wrap; gap: 1em; } .charts img { max-width: 520px; }
+.missing { color: #888; }
+"""
+
+_SCRIPT = """
+const data = JSON.parse(document.getElementById("epoch-data").textContent);
+const slider = document.getElementById("slider");
+const titles = {confusion_matrix: "Confusion matrix", roc_curve: "ROC",
+                pr_curve: "Precision-recall"};
+function cell(tag, text) { const c = document.createElement(tag); c.textContent = text; return c; }
+function show(index) {
+  const item = data.epochs[index];
+  if (!item) return;
+  document.getElementById("epoch-label").textContent = "Epoch " + item.epoch;
+  slider.setAttribute("aria-valuetext", "epoch " + item.epoch);
+  const scalars = document.getElementById("scalars");
+  scalars.replaceChildren();
+  const head = document.createElement("tr"), values = document.createElement("tr");
+  for (const [name, value] of Object.entries(item.scalars)) {
+    head.append(cell("th", name));
+    const td = cell("td", value); td.dataset.metric = name; values.append(td);
+  }
+  scalars.append(head, values);
+  document.getElementById("undefined").textContent =
+    item.undefined ? "Metrics are nan at this epoch: " + item.undefined : "";
+  const table = document.getElementById("per-class");
+  table.replaceChildren();
+  const header = document.createElement("tr");
+  for (const name of ["class", "precision", "recall", "f1", "support", "roc_auc", "pr_auc"])
+    header.append(cell("th", name));
+  table.append(header);
+  for (const row of item.rows) {
+    const tr = document.createElement("tr");
+    for (const value of row) tr.append(cell("td", value));
+    table.append(tr);
+  }
+  const charts = document.getElementById("charts");
+  charts.replaceChildren();
+  for (const name of Object.keys(titles)) {
+    const figure = document.createElement("figure");
+    if (item.images[name]) {
+      const img = document.createElement("img");
+      img.src = "data:image/png;base64," + item.images[name];
+      img.alt = titles[name] + " at epoch " + item.epoch;
+      img.id = "chart-" + name;
+      figure.append(img);
+    } else {
+      figure.append(cell("p", titles[name] + ": not drawn for this epoch"));
+      figure.className = "missing";
+    }
+    charts.append(figure);
+  }
+}
+slider.addEventListener("input", () => show(Number(slider.value)));
+document.addEventListener("keydown", (event) => {
+  if (event.target === slider) return;  // the slider moves itself
+  const step = {ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1}[event.key];
+  if (step === undefined) return;
+  const next = Math.min(Number(slider.max), Math.max(0, Number(slider.value) + step));
+  slider.value = String(next);
+  show(next);
+  event.preventDefault();
+});
+slider.value = slider.max;
+show(Number(slider.max));
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>{style}</style></head>
+<body>
+<h1>{title}</h1>
+{settings}
+<h2>Every epoch</h2>
+<div class="trends">{trends}</div>
+<h2>One epoch</h2>
+<div id="controls"><label for="slider" id="epoch-label">Epoch</label><br>
+<input type="range" id="slider" min="0" max="{max_index}" step="1" value="{max_index}"></div>
+<table id="scalars"></table>
+<p id="undefined"></p>
+<div class="charts" id="charts"></div>
+<h3>Per class</h3>
+<table id="per-class"></table>
+<script type="application/json" id="epoch-data">{payload}</script>
+<script>{script}</script>
+</body></html>
+"""

@@ -1,0 +1,142 @@
+"""`TensorBoardLogs`: scalars and chart images beside Keras' own TensorBoard run."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from epoch_eval.charts.render import CHART_NAMES, check_chart_names
+from epoch_eval.sinks.base import EpochResult, Sink
+
+INSTALL_HINT = "pip install 'epoch-eval[tensorboard]'"
+
+
+class TensorBoardLogs(Sink):
+    """Write each evaluated epoch's values and charts where `keras.callbacks.TensorBoard` puts
+    its validation values: `{log_dir}/validation`, tags `epoch_f1`, `epoch_precision`, ...,
+    step = the 0-based epoch, so `val_loss` and `f1` share one TensorBoard page.
+
+    Written with the `tensorboard` package's own event writer (no TensorFlow needed, so it works
+    on every Keras backend), flushed after every epoch. Images are tagged `epoch_<chart>`.
+
+    Args:
+        log_dir: the same folder as given to `keras.callbacks.TensorBoard`.
+        charts: any of `"confusion_matrix"`, `"roc_curve"`, `"pr_curve"`; `()` for none.
+        per_class: also write `epoch_f1/<class>`, `epoch_precision/<class>`,
+            `epoch_recall/<class>`.
+
+    Raises:
+        ImportError: if the `tensorboard` package is not installed (the `tensorboard` extra).
+        ValueError: for an unknown chart name.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str],
+        charts: Sequence[str] = CHART_NAMES,
+        *,
+        per_class: bool = False,
+    ) -> None:
+        try:
+            from tensorboard.summary.writer.event_file_writer import (  # noqa: F401
+                EventFileWriter,
+            )
+        except ImportError as error:
+            raise ImportError(f"TensorBoardLogs needs the `tensorboard` package: "
+                              f"{INSTALL_HINT}") from error
+        self.charts = tuple(dict.fromkeys(check_chart_names(
+            (charts,) if isinstance(charts, str) else charts)))
+        self.log_dir = Path(log_dir)
+        self.per_class = per_class
+        self._writer: Any = None
+        self._lock = threading.Lock()
+        self._told = False
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder, shared with Keras' validation values."""
+        return self.log_dir / "validation"
+
+    def output_files(self) -> tuple[str, ...]:
+        """The event files this sink writes (another writer may share the folder)."""
+        return (str(self.run_dir.absolute() / "events.out.tfevents.*.epoch_eval"),)
+
+    def open(self) -> None:
+        """Create the run folder and its event file.
+
+        Raises:
+            OSError: if the folder cannot be created or written.
+        """
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        if self.log_dir.exists() and not self.log_dir.is_dir():
+            raise NotADirectoryError(f"TensorBoardLogs: {str(self.log_dir)!r} exists and is "
+                                     "not a folder; pass the log folder of the run.")
+        self.close()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._writer = EventFileWriter(str(self.run_dir), filename_suffix=".epoch_eval")
+        self._told = False
+
+    def write(self, result: EpochResult) -> None:
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        if self._writer is None:
+            self.open()
+        step = result.epoch - 1  # Keras' TensorBoard callback counts epochs from 0
+        values = [Summary.Value(tag=f"epoch_{name}", simple_value=value)
+                  for name, value in result.evaluation.scalars().items()]
+        if self.per_class:
+            per_class = result.evaluation.per_class
+            for i, label in enumerate(per_class.names):
+                safe = _tag_safe(label)
+                for name in ("precision", "recall", "f1"):
+                    values.append(Summary.Value(tag=f"epoch_{name}/{safe}",
+                                                simple_value=float(getattr(per_class, name)[i])))
+        self._add(Summary(value=values), step)
+        if self.charts:
+            result.charts.request(self.charts, lambda pngs: self._add_images(pngs, step))
+        if not self._told:
+            self._told = True
+            print(f"epoch_eval: TensorBoard keeps 10 images per chart by default; to see every "
+                  f"epoch's charts run: tensorboard --logdir {self.log_dir} "
+                  f"--samples_per_plugin images=1000", file=sys.stderr)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def _add_images(self, pngs: dict[str, bytes], step: int) -> None:
+        from PIL import Image
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        values = []
+        for name, png in pngs.items():
+            with Image.open(io.BytesIO(png)) as image:
+                width, height = image.size
+            values.append(Summary.Value(tag=f"epoch_{name}", image=Summary.Image(
+                height=height, width=width, colorspace=4, encoded_image_string=png)))
+        if values:
+            self._add(Summary(value=values), step)
+
+    def _add(self, summary: Any, step: int) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        with self._lock:
+            if self._writer is None:  # closed meanwhile: nothing to write to
+                return
+            self._writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
+            self._writer.flush()
+
+
+def _tag_safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", label)
+
