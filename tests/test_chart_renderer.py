@@ -113,9 +113,11 @@ def test_a_failing_chart_and_a_failing_sink_are_warnings(evaluation):
     received: list[dict[str, bytes]] = []
     renderer = ChartRenderer(draw)
     requests = renderer.charts_of(2, evaluation)
-    requests.request(["roc_curve", "pr_curve"], broken_sink)
-    requests.request(["roc_curve", "pr_curve"], received.append)
+    # the drawing thread's warnings surface at the next request or at close(), whichever
+    # comes after the thread got there: both are inside the block
     with pytest.warns(RuntimeWarning) as caught:
+        requests.request(["roc_curve", "pr_curve"], broken_sink)
+        requests.request(["roc_curve", "pr_curve"], received.append)
         renderer.close()
     messages = [str(w.message) for w in caught]
     assert any("could not draw pr_curve for epoch 2 (RuntimeError: no fonts today)" in m
