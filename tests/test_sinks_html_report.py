@@ -162,3 +162,52 @@ def test_slider_switches_every_panel_in_a_browser(tmp_path):
         assert max(histogram) < 0.97 * sum(histogram)
     finally:
         driver.quit()
+
+
+class NeverDrawn:
+    """`ChartRequests` of a drawer that never delivers (stalled, or its epoch dropped)."""
+
+    def request(self, names, deliver) -> None:
+        pass
+
+
+class DrawnLater:
+    """`ChartRequests` that keep `deliver` to call it later, as the drawing thread does."""
+
+    def __init__(self, pngs: dict[str, bytes]) -> None:
+        self.pngs = pngs
+        self.pending: list = []
+
+    def request(self, names, deliver) -> None:
+        self.pending.append(lambda: deliver({name: self.pngs[name] for name in names}))
+
+
+def test_page_is_written_when_the_charts_arrive_and_at_close_without_them(tmp_path):
+    path = tmp_path / "report.html"
+    first, second = epochs("multiclass", 2)
+    drawn = {name: first.evaluation.class_names[0].encode() for name in
+             ("confusion_matrix", "roc_curve", "pr_curve")}
+    later = DrawnLater(drawn)
+    sink = HtmlReport(path)
+    sink.open()
+    sink.write(type(first)(first.epoch, first.evaluation, {}, later))
+    assert not path.exists()  # written once the charts arrive, not twice
+    later.pending.pop()()
+    assert [item["epoch"] for item in page_data(path)["epochs"]] == [1]
+    assert set(page_data(path)["epochs"][0]["images"]) == set(drawn)
+    sink.write(type(second)(second.epoch, second.evaluation, {}, NeverDrawn()))
+    assert [item["epoch"] for item in page_data(path)["epochs"]] == [1]
+    sink.close()  # the charts of epoch 2 never came: the page still gets the epoch
+    data = page_data(path)
+    assert [item["epoch"] for item in data["epochs"]] == [1, 2]
+    assert data["epochs"][1]["images"] == {}
+
+
+def test_script_end_tags_in_class_names_cannot_end_the_data_early(tmp_path):
+    from epoch_eval import evaluate
+    from epoch_eval.sinks.base import EpochResult
+
+    evaluation = evaluate([0, 1, 1, 0], [0.2, 0.9, 0.4, 0.6], class_names=["a</script>", "b"])
+    write_run(tmp_path / "report.html", [EpochResult(1, evaluation, {}, NeverDrawn())])
+    assert [row[0] for row in page_data(tmp_path / "report.html")["epochs"][0]["rows"]] == [
+        "a</script>", "b"]

@@ -27,6 +27,15 @@ class _Epoch:
     epoch: int
     evaluation: Evaluation
     images: dict[str, str] = field(default_factory=dict)  # chart name -> base64 PNG
+    json: str | None = None  # this epoch's part of the page's data, kept until images change
+
+    def encoded(self) -> str:
+        """This epoch's data as JSON safe inside an inline script, encoded once."""
+        if self.json is None:
+            # "</" cannot end the inline script early once escaped as "<\/".
+            self.json = json.dumps(_epoch_data(self), allow_nan=False,
+                                   separators=(",", ":")).replace("</", "<\\/")
+        return self.json
 
 
 class HtmlReport(Sink):
@@ -47,6 +56,7 @@ class HtmlReport(Sink):
         self.path = Path(path)
         self.title = title
         self._epochs: dict[int, _Epoch] = {}
+        self._stale = False  # an epoch was added since the page was last written
         self._lock = threading.Lock()
 
     def output_files(self) -> tuple[str, ...]:
@@ -67,30 +77,38 @@ class HtmlReport(Sink):
             pass
         with self._lock:
             self._epochs = {}
+            self._stale = False
 
     def write(self, result: EpochResult) -> None:
-        with self._lock:
-            self._epochs[result.epoch] = _Epoch(result.epoch, result.evaluation)
-            self._rewrite()
+        """Add the epoch; the page is rewritten once its charts arrive (at once when it has
+        none), or at `close()` if they never do."""
         epoch = result.epoch
+        with self._lock:
+            self._epochs[epoch] = _Epoch(epoch, result.evaluation)
+            self._stale = True
+            if not result.evaluation.is_defined:  # no charts will come
+                self._rewrite()
 
         def deliver(pngs: dict[str, bytes]) -> None:
             encoded = {name: base64.b64encode(png).decode("ascii") for name, png in pngs.items()}
             with self._lock:
                 if epoch in self._epochs:
-                    self._epochs[epoch].images.update(encoded)
+                    item = self._epochs[epoch]
+                    item.images.update(encoded)
+                    item.json = None
                     self._rewrite()
 
         result.charts.request(CHART_NAMES, deliver)
 
     def close(self) -> None:
         with self._lock:
-            if self._epochs:
+            if self._epochs and self._stale:
                 self._rewrite()
 
     def _rewrite(self) -> None:
         """Write the page to a temporary file beside `path`, then rename it over `path`."""
         page = render_page(self.title, [self._epochs[k] for k in sorted(self._epochs)])
+        self._stale = False
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".epoch_eval_",
                                              suffix=".html.tmp")
         try:
@@ -105,9 +123,7 @@ class HtmlReport(Sink):
 
 def render_page(title: str, epochs: Sequence[_Epoch]) -> str:
     """The whole HTML document for `epochs` (sorted by epoch)."""
-    data = {"epochs": [_epoch_data(item) for item in epochs]}
-    # "</" cannot end the inline script early once escaped as "<\/".
-    payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    payload = '{"epochs":[' + ",".join(item.encoded() for item in epochs) + "]}"
     last = epochs[-1].evaluation if epochs else None
     return _PAGE.format(
         title=html.escape(title),

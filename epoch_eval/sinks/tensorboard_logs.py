@@ -14,6 +14,7 @@ from typing import Any
 
 from epoch_eval.charts.render import CHART_NAMES, check_chart_names
 from epoch_eval.sinks.base import EpochResult, Sink
+from epoch_eval.sinks.tensorboard_crc import speed_up_record_checksums
 
 INSTALL_HINT = "pip install 'epoch-eval[tensorboard]'"
 
@@ -25,6 +26,8 @@ class TensorBoardLogs(Sink):
 
     Written with the `tensorboard` package's own event writer (no TensorFlow needed, so it works
     on every Keras backend), flushed after every epoch. Images are tagged `epoch_<chart>`.
+    With `google-crc32c` installed (the `tensorboard` extra has it), the records' checksums are
+    computed in C instead of `tensorboard`'s pure Python (see `tensorboard_crc`).
 
     Args:
         log_dir: the same folder as given to `keras.callbacks.TensorBoard`.
@@ -81,6 +84,7 @@ class TensorBoardLogs(Sink):
                                      "not a folder; pass the log folder of the run.")
         self.close()
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        speed_up_record_checksums()
         self._writer = EventFileWriter(str(self.run_dir), filename_suffix=".epoch_eval")
         self._told = False
 
