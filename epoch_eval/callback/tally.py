@@ -93,36 +93,46 @@ class Tally(keras.metrics.Metric):
         weight = (ops.ones((rows,), dtype=self._count_dtype) if sample_weight is None else
                   ops.cast(ops.reshape(sample_weight, (-1,)), self._count_dtype))
         labels, predicted, truth, scores = self._canonical(y_true, y_pred, rows)
+        # Every count lands in one state vector through one segment_sum (per-op overhead, not
+        # arithmetic, is what a metric costs per step): the confusion cells, the histogram
+        # slots, then the scalars (rows, non-finite scores, multilabel subset-correct weight).
         if self.task == "multilabel":
             cells = (ops.arange(n_classes, dtype="int32")[None, :] * 4 + labels * 2 + predicted)
             cell_weight = ops.broadcast_to(weight[:, None], ops.shape(cells))
-            segments = n_classes * 4
             right = ops.cast(ops.all(ops.equal(labels, predicted), axis=1), self._count_dtype)
-            self.subset_correct.assign_add(ops.sum(right * weight))
+            subset_correct = ops.sum(right * weight)
         else:
             cells = labels * n_classes + predicted
             cell_weight = weight
-            segments = n_classes * n_classes
-        self.confusion.assign_add(ops.segment_sum(
-            ops.reshape(cell_weight, (-1,)), ops.reshape(cells, (-1,)), num_segments=segments))
+            subset_correct = ops.zeros((), self._count_dtype)
         ranked = ops.shape(scores)[1]
-        finite = ops.isfinite(y_pred)
-        self.nonfinite.assign_add(ops.cast(ops.sum(ops.cast(~finite, "int32")), self._count_dtype))
+        nonfinite = ops.sum(ops.cast(~ops.isfinite(y_pred), self._count_dtype))
         bin_index = self._bin(ops.where(ops.isnan(scores), ops.zeros_like(scores), scores))
-        slot = ((ops.arange(ranked, dtype="int32")[None, :] * 2 + truth) * self.bins + bin_index)
+        slot = (self._histogram_start
+                + (ops.arange(ranked, dtype="int32")[None, :] * 2 + truth) * self.bins + bin_index)
         slot_weight = ops.broadcast_to(weight[:, None], ops.shape(slot))
-        self.histogram.assign_add(ops.segment_sum(
-            ops.reshape(slot_weight, (-1,)), ops.reshape(slot, (-1,)),
-            num_segments=self._ranked_classes() * 2 * self.bins))
-        self.rows.assign_add(ops.cast(rows, self._count_dtype))
+        scalars = ops.stack([ops.cast(rows, self._count_dtype), nonfinite, subset_correct])
+        segment_ids = ops.concatenate([
+            ops.reshape(cells, (-1,)), ops.reshape(slot, (-1,)),
+            ops.arange(self._scalars_start, self._scalars_start + 3, dtype="int32")])
+        values = ops.concatenate([
+            ops.reshape(cell_weight, (-1,)), ops.reshape(slot_weight, (-1,)), scalars])
+        self.state.assign_add(ops.segment_sum(values, segment_ids,
+                                              num_segments=self._scalars_start + 3))
 
     def result(self) -> dict[str, Any]:
-        """In-graph estimates: averaged F1, precision, recall (exact up to float rounding) and
-        the binned ROC AUC (macro over classes)."""
+        """Averaged F1, precision, recall (exact up to float rounding) and the binned ROC AUC
+        (macro over classes), as float32.
+
+        Keras calls this inside every compiled train and test step to build the step's logs,
+        then once more, eagerly, for the epoch's logs. Inside a compiled step `roc_auc` is
+        left as nan, which saves its ops on every step; the epoch's logs get every value.
+        """
         if self._n_classes is None:
             return {}
         values = self._counting_estimates()
-        values["roc_auc"] = self._auc_estimate()
+        values["roc_auc"] = (ops.convert_to_tensor(float("nan"), "float32")
+                             if _in_compiled_step(self.state.value) else self._auc_estimate())
         return {key: value for key, value in values.items() if key not in self.excluded_keys}
 
     def reset_state(self) -> None:
@@ -146,7 +156,9 @@ class Tally(keras.metrics.Metric):
 
     def nonfinite_scores(self) -> int:
         """How many NaN or infinite scores the model gave since the last reset."""
-        return round(float(_read(self.nonfinite))) if self._n_classes is not None else 0
+        if self._n_classes is None:
+            return 0
+        return round(float(_read(self.state)[self._scalars_start + 1]))
 
     def counts(self) -> BinnedCounts:
         """The state as NumPy counts (summed over replicas), for `evaluate_binned`."""
@@ -154,9 +166,11 @@ class Tally(keras.metrics.Metric):
             raise ValueError("The tally has counted nothing yet: compile it with the model "
                              "(`metrics=[tally]`) and fit.")
         n = self._n_classes
-        confusion = _read(self.confusion)
-        histogram = _read(self.histogram)
+        state = _read(self.state)
+        confusion = state[:self._histogram_start]
+        histogram = state[self._histogram_start:self._scalars_start]
         histogram = histogram.reshape(self._ranked_classes(), 2, self.bins)
+        rows, _, subset_correct = state[self._scalars_start:]
         task = self.task
         assert task is not None
         return BinnedCounts(
@@ -164,9 +178,9 @@ class Tally(keras.metrics.Metric):
             class_names=self._names(),
             threshold=self.threshold,
             average=self.resolved_average,
-            n_samples=round(float(_read(self.rows))),
+            n_samples=round(float(rows)),
             confusion_matrix=confusion.reshape((n, 2, 2) if task == "multilabel" else (n, n)),
-            subset_correct=float(_read(self.subset_correct)),
+            subset_correct=float(subset_correct),
             positives=histogram[:, 1, :],
             negatives=histogram[:, 0, :],
             bin_floors=logit_bin_floors(self.bins, LOGIT_RANGE),
@@ -198,14 +212,12 @@ class Tally(keras.metrics.Metric):
         self._n_classes = n_classes
         self._true_width = true_width
         self._pred_width = width
-        cells = n_classes * 4 if task == "multilabel" else n_classes * n_classes
-        dtype = self._count_dtype
-        self.confusion = self.add_variable((cells,), "zeros", dtype, "sum", "confusion")
-        self.histogram = self.add_variable((self._ranked_classes() * 2 * self.bins,), "zeros",
-                                           dtype, "sum", "histogram")
-        self.subset_correct = self.add_variable((), "zeros", dtype, "sum", "subset_correct")
-        self.rows = self.add_variable((), "zeros", dtype, "sum", "rows")
-        self.nonfinite = self.add_variable((), "zeros", dtype, "sum", "nonfinite")
+        # one state vector: confusion cells, histogram slots (class, truth, bin), then rows,
+        # non-finite scores and (multilabel) the subset-correct weight
+        self._histogram_start = n_classes * 4 if task == "multilabel" else n_classes * n_classes
+        self._scalars_start = self._histogram_start + self._ranked_classes() * 2 * self.bins
+        self.state = self.add_variable((self._scalars_start + 3,), "zeros", self._count_dtype,
+                                       "sum", "state")
 
     def _ranked_classes(self) -> int:
         return 1 if self.task == "binary" else (self._n_classes or 0)
@@ -256,11 +268,11 @@ class Tally(keras.metrics.Metric):
     def _counting_estimates(self) -> dict[str, Any]:
         n = self._n_classes or 0
         if self.task == "multilabel":
-            matrix = ops.reshape(self.confusion, (n, 2, 2))
+            matrix = ops.reshape(self.state[:self._histogram_start], (n, 2, 2))
             tp, true_sum, pred_sum = (matrix[:, 1, 1], ops.sum(matrix[:, 1, :], axis=1),
                                       ops.sum(matrix[:, :, 1], axis=1))
         else:
-            matrix = ops.reshape(self.confusion, (n, n))
+            matrix = ops.reshape(self.state[:self._histogram_start], (n, n))
             tp = ops.diagonal(matrix)
             true_sum, pred_sum = ops.sum(matrix, axis=1), ops.sum(matrix, axis=0)
         average = self.resolved_average
@@ -277,7 +289,8 @@ class Tally(keras.metrics.Metric):
         return {key: ops.cast(ops.mean(v), "float32") for key, v in values.items()}
 
     def _auc_estimate(self) -> Any:
-        histogram = ops.reshape(self.histogram, (self._ranked_classes(), 2, self.bins))
+        histogram = ops.reshape(self.state[self._histogram_start:self._scalars_start],
+                                (self._ranked_classes(), 2, self.bins))
         negatives = ops.flip(histogram[:, 0, :], axis=1)
         positives = ops.flip(histogram[:, 1, :], axis=1)
         p, n = ops.sum(positives, axis=1), ops.sum(negatives, axis=1)
@@ -310,6 +323,25 @@ def _count_dtype() -> str:
         if not jax.config.jax_enable_x64:
             return "float32"
     return "float64"
+
+
+def _in_compiled_step(value: Any) -> bool:
+    """True while a compiled function (tf.function, jax.jit, torch.compile) is being traced,
+    False when running eagerly; `value` is a metric variable's current value."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return isinstance(value, jax.core.Tracer)
+    if backend == "torch":
+        import torch
+
+        return bool(torch.compiler.is_compiling())
+    return False
 
 
 def _logit(p: float) -> float:
