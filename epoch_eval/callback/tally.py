@@ -34,10 +34,11 @@ class Tally(keras.metrics.Metric):
     Compile it with the model and hand it to `EpochEvaluator`: the evaluator then reads the
     counts of fit's validation pass at each epoch's end instead of predicting again.
 
-    Its `result()` is a dict of in-graph float32 estimates, which Keras puts into `logs` as
+    Its `result()` is a dict of float32 estimates, which Keras puts into the epoch's `logs` as
     `f1`, `precision`, `recall`, `roc_auc` (and `val_...`); with an `EpochEvaluator` the
     `val_...` keys hold the exact float64 values by the time `History` records the epoch.
-    A key another compiled metric already produces is left out.
+    A key another compiled metric already produces is left out. Inside a compiled step (the
+    per-batch logs) `roc_auc` is nan.
 
     Sample weights reach a metric only when it is compiled with `weighted_metrics=[tally]`;
     under `metrics=[...]` every row counts once.
@@ -126,13 +127,20 @@ class Tally(keras.metrics.Metric):
 
         Keras calls this inside every compiled train and test step to build the step's logs,
         then once more, eagerly, for the epoch's logs. Inside a compiled step `roc_auc` is
-        left as nan, which saves its ops on every step; the epoch's logs get every value.
+        left as nan, which saves its ops on every step; eagerly, every value is computed
+        (in NumPy, as NumPy float32 scalars, except on torch).
         """
         if self._n_classes is None:
             return {}
-        values = self._counting_estimates()
-        values["roc_auc"] = (ops.convert_to_tensor(float("nan"), "float32")
-                             if _in_compiled_step(self.state.value) else self._auc_estimate())
+        compiled = _in_compiled_step(self.state.value)
+        if compiled or keras.backend.backend() == "torch":
+            # torch runs its steps eagerly by default: its ops are cheap and stay on the device
+            state, xp = self.state.value, ops
+        else:
+            state, xp = _read(self.state), _NumpyOps
+        values = self._counting_estimates(state, xp)
+        values["roc_auc"] = (ops.convert_to_tensor(float("nan"), "float32") if compiled else
+                             self._auc_estimate(state, xp))
         return {key: value for key, value in values.items() if key not in self.excluded_keys}
 
     def reset_state(self) -> None:
@@ -266,41 +274,63 @@ class Tally(keras.metrics.Metric):
         return ops.clip(index, 0, self.bins - 1)
 
     # -- in-graph estimates ---------------------------------------------------------------
-    def _counting_estimates(self) -> dict[str, Any]:
+    def _counting_estimates(self, state: Any, xp: Any) -> dict[str, Any]:
+        """F1, precision, recall from the confusion cells of `state`, with `xp` (`keras.ops`
+        inside a compiled step, NumPy eagerly)."""
         n = self._n_classes or 0
         if self.task == "multilabel":
-            matrix = ops.reshape(self.state[:self._histogram_start], (n, 2, 2))
-            tp, true_sum, pred_sum = (matrix[:, 1, 1], ops.sum(matrix[:, 1, :], axis=1),
-                                      ops.sum(matrix[:, :, 1], axis=1))
+            matrix = xp.reshape(state[:self._histogram_start], (n, 2, 2))
+            tp, true_sum, pred_sum = (matrix[:, 1, 1], xp.sum(matrix[:, 1, :], axis=1),
+                                      xp.sum(matrix[:, :, 1], axis=1))
         else:
-            matrix = ops.reshape(self.state[:self._histogram_start], (n, n))
-            tp = ops.diagonal(matrix)
-            true_sum, pred_sum = ops.sum(matrix, axis=1), ops.sum(matrix, axis=0)
+            matrix = xp.reshape(state[:self._histogram_start], (n, n))
+            tp = xp.diagonal(matrix)
+            true_sum, pred_sum = xp.sum(matrix, axis=1), xp.sum(matrix, axis=0)
         average = self.resolved_average
         if average == "micro":
-            tp, true_sum, pred_sum = ops.sum(tp), ops.sum(true_sum), ops.sum(pred_sum)
-        precision, recall = _divide(tp, pred_sum), _divide(tp, true_sum)
-        f1 = _divide(2 * tp, true_sum + pred_sum)
+            tp, true_sum, pred_sum = xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum)
+        precision, recall = _divide(tp, pred_sum, xp), _divide(tp, true_sum, xp)
+        f1 = _divide(2 * tp, true_sum + pred_sum, xp)
         values = {"f1": f1, "precision": precision, "recall": recall}
         if average == "binary":
-            return {key: ops.cast(v[1], "float32") for key, v in values.items()}
+            return {key: xp.cast(v[1], "float32") for key, v in values.items()}
         if average == "weighted":
-            share = _divide(true_sum, ops.sum(true_sum))
-            return {key: ops.cast(ops.sum(v * share), "float32") for key, v in values.items()}
-        return {key: ops.cast(ops.mean(v), "float32") for key, v in values.items()}
+            share = _divide(true_sum, xp.sum(true_sum), xp)
+            return {key: xp.cast(xp.sum(v * share), "float32") for key, v in values.items()}
+        return {key: xp.cast(xp.mean(v), "float32") for key, v in values.items()}
 
-    def _auc_estimate(self) -> Any:
-        histogram = ops.reshape(self.state[self._histogram_start:self._scalars_start],
-                                (self._ranked_classes(), 2, self.bins))
-        negatives = ops.flip(histogram[:, 0, :], axis=1)
-        positives = ops.flip(histogram[:, 1, :], axis=1)
-        p, n = ops.sum(positives, axis=1), ops.sum(negatives, axis=1)
-        above = ops.cumsum(positives, axis=1) - positives  # positives in higher bins
-        pairs = ops.sum(negatives * (above + 0.5 * positives), axis=1)
-        defined = ops.cast((p > 0) & (n > 0), pairs.dtype)
-        auc = _divide(pairs, p * n)
-        mean = _divide(ops.sum(auc * defined), ops.sum(defined))
-        return ops.cast(mean, "float32")
+    def _auc_estimate(self, state: Any, xp: Any) -> Any:
+        """The binned ROC AUC, macro over classes, from the histogram slots of `state`."""
+        histogram = xp.reshape(state[self._histogram_start:self._scalars_start],
+                               (self._ranked_classes(), 2, self.bins))
+        negatives = xp.flip(histogram[:, 0, :], axis=1)
+        positives = xp.flip(histogram[:, 1, :], axis=1)
+        p, n = xp.sum(positives, axis=1), xp.sum(negatives, axis=1)
+        above = xp.cumsum(positives, axis=1) - positives  # positives in higher bins
+        pairs = xp.sum(negatives * (above + 0.5 * positives), axis=1)
+        defined = xp.cast((p > 0) & (n > 0), pairs.dtype)
+        auc = _divide(pairs, p * n, xp)
+        mean = _divide(xp.sum(auc * defined), xp.sum(defined), xp)
+        return xp.cast(mean, "float32")
+
+
+class _NumpyOps:
+    """The few `keras.ops` functions the estimates use, in NumPy: an eager `result()` (once
+    per pass, for the epoch's logs) then costs no op dispatch."""
+
+    reshape = staticmethod(np.reshape)
+    sum = staticmethod(np.sum)
+    mean = staticmethod(np.mean)
+    diagonal = staticmethod(np.diagonal)
+    flip = staticmethod(np.flip)
+    cumsum = staticmethod(np.cumsum)
+    where = staticmethod(np.where)
+    ones_like = staticmethod(np.ones_like)
+    zeros_like = staticmethod(np.zeros_like)
+
+    @staticmethod
+    def cast(x: Any, dtype: str) -> np.ndarray:
+        return np.asarray(x, dtype=dtype)
 
 
 def _infer_task(true_width: int, pred_width: int) -> str:
@@ -356,9 +386,9 @@ def _logit_of(p: Any) -> Any:
     return ops.log(p / (1 - p))
 
 
-def _divide(numerator: Any, denominator: Any) -> Any:
-    safe = ops.where(denominator == 0, ops.ones_like(denominator), denominator)
-    return ops.where(denominator == 0, ops.zeros_like(numerator), numerator / safe)
+def _divide(numerator: Any, denominator: Any, xp: Any) -> Any:
+    safe = xp.where(denominator == 0, xp.ones_like(denominator), denominator)
+    return xp.where(denominator == 0, xp.zeros_like(numerator), numerator / safe)
 
 
 def _read(variable: Any) -> np.ndarray:
