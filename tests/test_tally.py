@@ -227,3 +227,32 @@ def test_nan_predictions_give_an_undefined_epoch_not_a_crash(breast_cancer):
                             callbacks=[EpochEvaluator(tally, sinks=[recorder])])
     assert recorder.evaluations[-1].undefined_reason is not None
     assert np.isnan(history.history["val_f1"][-1])
+
+
+def test_epoch_logs_hold_every_estimate_though_compiled_steps_skip_the_auc(digits):
+    """Keras calls `result()` inside each compiled step (per-batch logs: roc_auc nan there)
+    and once more eagerly for the epoch's logs, which a callback listed before the evaluator
+    sees with every estimate; the evaluator then swaps in the exact values."""
+    x_train, y_train, x_val, y_val = digits
+    model = small_mlp(64, 10, "softmax")
+    tally = Tally()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=[tally])
+    seen: dict[str, list] = {"epoch": [], "batch": []}
+    listener = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen["epoch"].append(dict(logs)),
+        on_test_batch_end=lambda batch, logs: seen["batch"].append(dict(logs)))
+    recorder = Recorder()
+    history = model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0,
+                        validation_data=(x_val, y_val),
+                        callbacks=[listener, EpochEvaluator(tally, sinks=[recorder])])
+
+    exact = recorder.evaluations[-1]
+    before = seen["epoch"][-1]
+    for key in ("f1", "precision", "recall", "roc_auc"):
+        assert before[f"val_{key}"] == pytest.approx(getattr(exact, key), abs=1e-5)
+        assert history.history[f"val_{key}"][-1] == getattr(exact, key)
+        assert np.isfinite(before[key])  # the training pass's estimates, also eager
+    batch_auc = float(seen["batch"][-1]["roc_auc"])
+    compiled = keras.backend.backend() != "torch"  # torch runs steps eagerly by default
+    assert np.isnan(batch_auc) if compiled else np.isfinite(batch_auc)
+    assert np.isfinite(float(seen["batch"][-1]["f1"]))

@@ -34,10 +34,11 @@ class Tally(keras.metrics.Metric):
     Compile it with the model and hand it to `EpochEvaluator`: the evaluator then reads the
     counts of fit's validation pass at each epoch's end instead of predicting again.
 
-    Its `result()` is a dict of in-graph float32 estimates, which Keras puts into `logs` as
+    Its `result()` is a dict of float32 estimates, which Keras puts into the epoch's `logs` as
     `f1`, `precision`, `recall`, `roc_auc` (and `val_...`); with an `EpochEvaluator` the
     `val_...` keys hold the exact float64 values by the time `History` records the epoch.
-    A key another compiled metric already produces is left out.
+    A key another compiled metric already produces is left out. Inside a compiled step (the
+    per-batch logs) `roc_auc` is nan.
 
     Sample weights reach a metric only when it is compiled with `weighted_metrics=[tally]`;
     under `metrics=[...]` every row counts once.
@@ -93,36 +94,53 @@ class Tally(keras.metrics.Metric):
         weight = (ops.ones((rows,), dtype=self._count_dtype) if sample_weight is None else
                   ops.cast(ops.reshape(sample_weight, (-1,)), self._count_dtype))
         labels, predicted, truth, scores = self._canonical(y_true, y_pred, rows)
+        # Every count lands in one state vector through one segment_sum (per-op overhead, not
+        # arithmetic, is what a metric costs per step): the confusion cells, the histogram
+        # slots, then the scalars (rows, non-finite scores, multilabel subset-correct weight).
         if self.task == "multilabel":
             cells = (ops.arange(n_classes, dtype="int32")[None, :] * 4 + labels * 2 + predicted)
             cell_weight = ops.broadcast_to(weight[:, None], ops.shape(cells))
-            segments = n_classes * 4
             right = ops.cast(ops.all(ops.equal(labels, predicted), axis=1), self._count_dtype)
-            self.subset_correct.assign_add(ops.sum(right * weight))
+            subset_correct = ops.sum(right * weight)
         else:
             cells = labels * n_classes + predicted
             cell_weight = weight
-            segments = n_classes * n_classes
-        self.confusion.assign_add(ops.segment_sum(
-            ops.reshape(cell_weight, (-1,)), ops.reshape(cells, (-1,)), num_segments=segments))
-        ranked = ops.shape(scores)[1]
-        finite = ops.isfinite(y_pred)
-        self.nonfinite.assign_add(ops.cast(ops.sum(ops.cast(~finite, "int32")), self._count_dtype))
-        bin_index = self._bin(ops.where(ops.isnan(scores), ops.zeros_like(scores), scores))
-        slot = ((ops.arange(ranked, dtype="int32")[None, :] * 2 + truth) * self.bins + bin_index)
+            subset_correct = ops.zeros((), self._count_dtype)
+        nonfinite = ops.sum(ops.cast(~ops.isfinite(y_pred), self._count_dtype))
+        # slot of (class k, truth t, bin b): start + (2k + t) * bins + b
+        class_start = (self._histogram_start
+                       + np.arange(self._ranked_classes(), dtype="int32")[None, :] * 2 * self.bins)
+        slot = ops.convert_to_tensor(class_start) + truth * self.bins + self._bin(scores)
         slot_weight = ops.broadcast_to(weight[:, None], ops.shape(slot))
-        self.histogram.assign_add(ops.segment_sum(
-            ops.reshape(slot_weight, (-1,)), ops.reshape(slot, (-1,)),
-            num_segments=self._ranked_classes() * 2 * self.bins))
-        self.rows.assign_add(ops.cast(rows, self._count_dtype))
+        scalars = ops.stack([ops.cast(rows, self._count_dtype), nonfinite, subset_correct])
+        segment_ids = ops.concatenate([
+            ops.reshape(cells, (-1,)), ops.reshape(slot, (-1,)),
+            ops.arange(self._scalars_start, self._scalars_start + 3, dtype="int32")])
+        values = ops.concatenate([
+            ops.reshape(cell_weight, (-1,)), ops.reshape(slot_weight, (-1,)), scalars])
+        self.state.assign_add(ops.segment_sum(values, segment_ids,
+                                              num_segments=self._scalars_start + 3))
 
     def result(self) -> dict[str, Any]:
-        """In-graph estimates: averaged F1, precision, recall (exact up to float rounding) and
-        the binned ROC AUC (macro over classes)."""
+        """Averaged F1, precision, recall (exact up to float rounding) and the binned ROC AUC
+        (macro over classes), as float32.
+
+        Keras calls this inside every compiled train and test step to build the step's logs,
+        then once more, eagerly, for the epoch's logs. Inside a compiled step `roc_auc` is
+        left as nan, which saves its ops on every step; eagerly, every value is computed
+        (in NumPy, as NumPy float32 scalars, except on torch).
+        """
         if self._n_classes is None:
             return {}
-        values = self._counting_estimates()
-        values["roc_auc"] = self._auc_estimate()
+        compiled = _in_compiled_step(self.state.value)
+        if compiled or keras.backend.backend() == "torch":
+            # torch runs its steps eagerly by default: its ops are cheap and stay on the device
+            state, xp = self.state.value, ops
+        else:
+            state, xp = _read(self.state), _NumpyOps
+        values = self._counting_estimates(state, xp)
+        values["roc_auc"] = (ops.convert_to_tensor(float("nan"), "float32") if compiled else
+                             self._auc_estimate(state, xp))
         return {key: value for key, value in values.items() if key not in self.excluded_keys}
 
     def reset_state(self) -> None:
@@ -146,7 +164,9 @@ class Tally(keras.metrics.Metric):
 
     def nonfinite_scores(self) -> int:
         """How many NaN or infinite scores the model gave since the last reset."""
-        return round(float(_read(self.nonfinite))) if self._n_classes is not None else 0
+        if self._n_classes is None:
+            return 0
+        return round(float(_read(self.state)[self._scalars_start + 1]))
 
     def counts(self) -> BinnedCounts:
         """The state as NumPy counts (summed over replicas), for `evaluate_binned`."""
@@ -154,9 +174,11 @@ class Tally(keras.metrics.Metric):
             raise ValueError("The tally has counted nothing yet: compile it with the model "
                              "(`metrics=[tally]`) and fit.")
         n = self._n_classes
-        confusion = _read(self.confusion)
-        histogram = _read(self.histogram)
+        state = _read(self.state)
+        confusion = state[:self._histogram_start]
+        histogram = state[self._histogram_start:self._scalars_start]
         histogram = histogram.reshape(self._ranked_classes(), 2, self.bins)
+        rows, _, subset_correct = state[self._scalars_start:]
         task = self.task
         assert task is not None
         return BinnedCounts(
@@ -164,9 +186,9 @@ class Tally(keras.metrics.Metric):
             class_names=self._names(),
             threshold=self.threshold,
             average=self.resolved_average,
-            n_samples=round(float(_read(self.rows))),
+            n_samples=round(float(rows)),
             confusion_matrix=confusion.reshape((n, 2, 2) if task == "multilabel" else (n, n)),
-            subset_correct=float(_read(self.subset_correct)),
+            subset_correct=float(subset_correct),
             positives=histogram[:, 1, :],
             negatives=histogram[:, 0, :],
             bin_floors=logit_bin_floors(self.bins, LOGIT_RANGE),
@@ -198,14 +220,12 @@ class Tally(keras.metrics.Metric):
         self._n_classes = n_classes
         self._true_width = true_width
         self._pred_width = width
-        cells = n_classes * 4 if task == "multilabel" else n_classes * n_classes
-        dtype = self._count_dtype
-        self.confusion = self.add_variable((cells,), "zeros", dtype, "sum", "confusion")
-        self.histogram = self.add_variable((self._ranked_classes() * 2 * self.bins,), "zeros",
-                                           dtype, "sum", "histogram")
-        self.subset_correct = self.add_variable((), "zeros", dtype, "sum", "subset_correct")
-        self.rows = self.add_variable((), "zeros", dtype, "sum", "rows")
-        self.nonfinite = self.add_variable((), "zeros", dtype, "sum", "nonfinite")
+        # one state vector: confusion cells, histogram slots (class, truth, bin), then rows,
+        # non-finite scores and (multilabel) the subset-correct weight
+        self._histogram_start = n_classes * 4 if task == "multilabel" else n_classes * n_classes
+        self._scalars_start = self._histogram_start + self._ranked_classes() * 2 * self.bins
+        self.state = self.add_variable((self._scalars_start + 3,), "zeros", self._count_dtype,
+                                       "sum", "state")
 
     def _ranked_classes(self) -> int:
         return 1 if self.task == "binary" else (self._n_classes or 0)
@@ -246,47 +266,71 @@ class Tally(keras.metrics.Metric):
         return labels, predicted, truth, scores
 
     def _bin(self, logits: Any) -> Any:
-        """Bin index of each logit: one open bin at each end, the rest evenly spaced."""
+        """Bin index of each logit: one open bin at each end, the rest evenly spaced. A NaN
+        lands in some bin (clipped after the cast): its epoch is reported undefined anyway."""
         width = 2 * LOGIT_RANGE / (self.bins - 2)
         clipped = ops.clip(logits, -LOGIT_RANGE - 1.0, LOGIT_RANGE + 1.0)
-        index = ops.floor((clipped + LOGIT_RANGE) / width) + 1
-        return ops.cast(ops.clip(index, 0, self.bins - 1), "int32")
+        index = ops.cast(ops.floor((clipped + LOGIT_RANGE) / width) + 1, "int32")
+        return ops.clip(index, 0, self.bins - 1)
 
     # -- in-graph estimates ---------------------------------------------------------------
-    def _counting_estimates(self) -> dict[str, Any]:
+    def _counting_estimates(self, state: Any, xp: Any) -> dict[str, Any]:
+        """F1, precision, recall from the confusion cells of `state`, with `xp` (`keras.ops`
+        inside a compiled step, NumPy eagerly)."""
         n = self._n_classes or 0
         if self.task == "multilabel":
-            matrix = ops.reshape(self.confusion, (n, 2, 2))
-            tp, true_sum, pred_sum = (matrix[:, 1, 1], ops.sum(matrix[:, 1, :], axis=1),
-                                      ops.sum(matrix[:, :, 1], axis=1))
+            matrix = xp.reshape(state[:self._histogram_start], (n, 2, 2))
+            tp, true_sum, pred_sum = (matrix[:, 1, 1], xp.sum(matrix[:, 1, :], axis=1),
+                                      xp.sum(matrix[:, :, 1], axis=1))
         else:
-            matrix = ops.reshape(self.confusion, (n, n))
-            tp = ops.diagonal(matrix)
-            true_sum, pred_sum = ops.sum(matrix, axis=1), ops.sum(matrix, axis=0)
+            matrix = xp.reshape(state[:self._histogram_start], (n, n))
+            tp = xp.diagonal(matrix)
+            true_sum, pred_sum = xp.sum(matrix, axis=1), xp.sum(matrix, axis=0)
         average = self.resolved_average
         if average == "micro":
-            tp, true_sum, pred_sum = ops.sum(tp), ops.sum(true_sum), ops.sum(pred_sum)
-        precision, recall = _divide(tp, pred_sum), _divide(tp, true_sum)
-        f1 = _divide(2 * tp, true_sum + pred_sum)
+            tp, true_sum, pred_sum = xp.sum(tp), xp.sum(true_sum), xp.sum(pred_sum)
+        precision, recall = _divide(tp, pred_sum, xp), _divide(tp, true_sum, xp)
+        f1 = _divide(2 * tp, true_sum + pred_sum, xp)
         values = {"f1": f1, "precision": precision, "recall": recall}
         if average == "binary":
-            return {key: ops.cast(v[1], "float32") for key, v in values.items()}
+            return {key: xp.cast(v[1], "float32") for key, v in values.items()}
         if average == "weighted":
-            share = _divide(true_sum, ops.sum(true_sum))
-            return {key: ops.cast(ops.sum(v * share), "float32") for key, v in values.items()}
-        return {key: ops.cast(ops.mean(v), "float32") for key, v in values.items()}
+            share = _divide(true_sum, xp.sum(true_sum), xp)
+            return {key: xp.cast(xp.sum(v * share), "float32") for key, v in values.items()}
+        return {key: xp.cast(xp.mean(v), "float32") for key, v in values.items()}
 
-    def _auc_estimate(self) -> Any:
-        histogram = ops.reshape(self.histogram, (self._ranked_classes(), 2, self.bins))
-        negatives = ops.flip(histogram[:, 0, :], axis=1)
-        positives = ops.flip(histogram[:, 1, :], axis=1)
-        p, n = ops.sum(positives, axis=1), ops.sum(negatives, axis=1)
-        above = ops.cumsum(positives, axis=1) - positives  # positives in higher bins
-        pairs = ops.sum(negatives * (above + 0.5 * positives), axis=1)
-        defined = ops.cast((p > 0) & (n > 0), pairs.dtype)
-        auc = _divide(pairs, p * n)
-        mean = _divide(ops.sum(auc * defined), ops.sum(defined))
-        return ops.cast(mean, "float32")
+    def _auc_estimate(self, state: Any, xp: Any) -> Any:
+        """The binned ROC AUC, macro over classes, from the histogram slots of `state`."""
+        histogram = xp.reshape(state[self._histogram_start:self._scalars_start],
+                               (self._ranked_classes(), 2, self.bins))
+        negatives = xp.flip(histogram[:, 0, :], axis=1)
+        positives = xp.flip(histogram[:, 1, :], axis=1)
+        p, n = xp.sum(positives, axis=1), xp.sum(negatives, axis=1)
+        above = xp.cumsum(positives, axis=1) - positives  # positives in higher bins
+        pairs = xp.sum(negatives * (above + 0.5 * positives), axis=1)
+        defined = xp.cast((p > 0) & (n > 0), pairs.dtype)
+        auc = _divide(pairs, p * n, xp)
+        mean = _divide(xp.sum(auc * defined), xp.sum(defined), xp)
+        return xp.cast(mean, "float32")
+
+
+class _NumpyOps:
+    """The few `keras.ops` functions the estimates use, in NumPy: an eager `result()` (once
+    per pass, for the epoch's logs) then costs no op dispatch."""
+
+    reshape = staticmethod(np.reshape)
+    sum = staticmethod(np.sum)
+    mean = staticmethod(np.mean)
+    diagonal = staticmethod(np.diagonal)
+    flip = staticmethod(np.flip)
+    cumsum = staticmethod(np.cumsum)
+    where = staticmethod(np.where)
+    ones_like = staticmethod(np.ones_like)
+    zeros_like = staticmethod(np.zeros_like)
+
+    @staticmethod
+    def cast(x: Any, dtype: str) -> np.ndarray:
+        return np.asarray(x, dtype=dtype)
 
 
 def _infer_task(true_width: int, pred_width: int) -> str:
@@ -312,18 +356,39 @@ def _count_dtype() -> str:
     return "float64"
 
 
+def _in_compiled_step(value: Any) -> bool:
+    """True while a compiled function (tf.function, jax.jit, torch.compile) is being traced,
+    False when running eagerly; `value` is a metric variable's current value."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return isinstance(value, jax.core.Tracer)
+    if backend == "torch":
+        import torch
+
+        return bool(torch.compiler.is_compiling())
+    return False
+
+
 def _logit(p: float) -> float:
     return math.log(p) - math.log1p(-p)
 
 
 def _logit_of(p: Any) -> Any:
+    # 1 - p is exact for p >= 0.5 (Sterbenz), so one division rounds: as accurate as
+    # log(p) - log1p(-p), with one op less per score
     p = ops.cast(p, "float32")
-    return ops.log(p) - ops.log1p(-p)
+    return ops.log(p / (1 - p))
 
 
-def _divide(numerator: Any, denominator: Any) -> Any:
-    safe = ops.where(denominator == 0, ops.ones_like(denominator), denominator)
-    return ops.where(denominator == 0, ops.zeros_like(numerator), numerator / safe)
+def _divide(numerator: Any, denominator: Any, xp: Any) -> Any:
+    safe = xp.where(denominator == 0, xp.ones_like(denominator), denominator)
+    return xp.where(denominator == 0, xp.zeros_like(numerator), numerator / safe)
 
 
 def _read(variable: Any) -> np.ndarray:
