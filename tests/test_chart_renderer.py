@@ -269,3 +269,18 @@ def test_no_thread_to_be_had_drops_the_epoch_with_a_warning(evaluation, monkeypa
     start = time.monotonic()
     renderer.close()  # nothing pending: no wait
     assert time.monotonic() - start < 1
+
+
+def test_a_waiting_drawing_thread_is_woken_by_the_next_epoch(evaluation, monkeypatch):
+    import epoch_eval.sinks.rendering as rendering
+
+    monkeypatch.setattr(rendering, "IDLE_SECONDS", 60.0)  # a missed wake-up would cost 60 s
+    renderer = ChartRenderer(fake_png)
+    first, second = threading.Event(), threading.Event()
+    renderer.charts_of(1, evaluation).request(["roc_curve"], lambda pngs: first.set())
+    assert first.wait(10)
+    time.sleep(0.2)  # the thread now waits for its next job
+    assert renderer.is_drawing()
+    renderer.charts_of(2, evaluation).request(["roc_curve"], lambda pngs: second.set())
+    assert second.wait(10), "the drawing thread slept through the new job"
+    renderer.close()

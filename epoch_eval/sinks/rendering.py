@@ -167,6 +167,7 @@ class ChartRenderer:
         """Start the drawing thread (lock held) unless it runs; or say why the job is dropped."""
         backlog = self._backlog
         if backlog.thread is not None:
+            backlog.changed.notify_all()  # wake it: it may be waiting for the next job
             return None
         thread = threading.Thread(target=_draw_jobs, args=(backlog,), name="epoch_eval-charts",
                                   daemon=True)
