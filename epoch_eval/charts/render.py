@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from epoch_eval.atomic_file import write_atomically
 from epoch_eval.charts._figure import check_drawable, new_figure
 from epoch_eval.charts.confusion_matrix import confusion_matrix_figsize, plot_confusion_matrix
 from epoch_eval.charts.png import encode_png
@@ -104,24 +104,13 @@ def save_png_atomically(figure: Figure, path: str | os.PathLike[str], *,
     Raises:
         OSError: when the directory is missing or not writable, or the disk is full.
     """
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    stream = io.BytesIO()
     try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-        descriptor = os.open(temporary, flags, 0o666)
-        try:
-            with os.fdopen(descriptor, "wb") as stream:
-                _write_png(figure, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        _write_png(figure, stream)
     finally:
         if release:
             figure.clear()
-    return target
+    return write_atomically(path, stream.getvalue())
 
 
 def _write_png(figure: Figure, stream: Any) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from epoch_eval.atomic_file import write_atomically
 from epoch_eval.charts.render import CHART_NAMES
 from epoch_eval.metrics.result import SCALAR_NAMES, Evaluation
 from epoch_eval.sinks.base import EpochResult, Sink
@@ -109,16 +110,7 @@ class HtmlReport(Sink):
         """Write the page to a temporary file beside `path`, then rename it over `path`."""
         page = render_page(self.title, [self._epochs[k] for k in sorted(self._epochs)])
         self._stale = False
-        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".epoch_eval_",
-                                             suffix=".html.tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(page)
-            os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide the page from others
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(self.path, page.encode("utf-8"))
 
 
 def render_page(title: str, epochs: Sequence[_Epoch]) -> str:

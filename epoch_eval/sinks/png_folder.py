@@ -9,9 +9,9 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from epoch_eval.atomic_file import write_atomically
 from epoch_eval.charts.render import CHART_NAMES, check_chart_names
 from epoch_eval.sinks.base import EpochResult, Sink
-from epoch_eval.sinks.outputs import write_atomically
 
 
 class PngFolder(Sink):
