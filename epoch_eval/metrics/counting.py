@@ -32,13 +32,7 @@ def single_label_counts(
     """
     flat = labels * n_classes + predicted
     matrix = np.bincount(flat, weights=weight, minlength=n_classes * n_classes)
-    matrix = matrix.reshape(n_classes, n_classes)
-    tp = np.diagonal(matrix).astype(np.float64)
-    true_sum = matrix.sum(axis=1, dtype=np.float64)
-    pred_sum = matrix.sum(axis=0, dtype=np.float64)
-    total = true_sum.sum()
-    accuracy = float(tp.sum() / total) if total > 0 else 0.0
-    return _with_averages(matrix, tp, pred_sum, true_sum, average, accuracy)
+    return from_confusion_matrix(matrix.reshape(n_classes, n_classes), average)
 
 
 def multilabel_counts(
