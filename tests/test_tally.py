@@ -14,6 +14,7 @@ from scipy.special import expit, softmax
 from sklearn import metrics
 
 from epoch_eval import EpochEvaluator, Evaluation, HistoryLogs, PngFolder, Stdout, Tally
+from epoch_eval.callback.tally import LOG_KEYS
 
 
 def small_mlp(n_inputs: int, n_outputs: int, activation: str | None, seed: int = 0):
@@ -229,18 +230,21 @@ def test_nan_predictions_give_an_undefined_epoch_not_a_crash(breast_cancer):
     assert np.isnan(history.history["val_f1"][-1])
 
 
-def test_epoch_logs_hold_every_estimate_though_compiled_steps_skip_the_auc(digits):
-    """Keras calls `result()` inside each compiled step (per-batch logs: roc_auc nan there)
-    and once more eagerly for the epoch's logs, which a callback listed before the evaluator
-    sees with every estimate; the evaluator then swaps in the exact values."""
+def test_epoch_logs_hold_every_estimate_though_steps_compute_none(digits):
+    """Keras calls `result()` inside each step (per-batch logs) and once more eagerly for the
+    epoch's logs, which a callback listed before the evaluator sees with every estimate; the
+    evaluator then swaps in the exact values. The training pass is not counted (its logs get
+    no tally keys), and fit's validation steps give nan (Keras shows no per-batch validation
+    logs); outside fit, `evaluate` gets per-batch values (but the AUC inside compiled steps)."""
     x_train, y_train, x_val, y_val = digits
     model = small_mlp(64, 10, "softmax")
     tally = Tally()
     model.compile("adam", "sparse_categorical_crossentropy", metrics=[tally])
-    seen: dict[str, list] = {"epoch": [], "batch": []}
+    seen: dict[str, list] = {"epoch": [], "batch": [], "train_batch": []}
     listener = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: seen["epoch"].append(dict(logs)),
-        on_test_batch_end=lambda batch, logs: seen["batch"].append(dict(logs)))
+        on_test_batch_end=lambda batch, logs: seen["batch"].append(dict(logs)),
+        on_train_batch_end=lambda batch, logs: seen["train_batch"].append(dict(logs)))
     recorder = Recorder()
     history = model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0,
                         validation_data=(x_val, y_val),
@@ -251,8 +255,62 @@ def test_epoch_logs_hold_every_estimate_though_compiled_steps_skip_the_auc(digit
     for key in ("f1", "precision", "recall", "roc_auc"):
         assert before[f"val_{key}"] == pytest.approx(getattr(exact, key), abs=1e-5)
         assert history.history[f"val_{key}"][-1] == getattr(exact, key)
-        assert np.isfinite(before[key])  # the training pass's estimates, also eager
+        assert key not in before and key not in seen["train_batch"][-1]
+    assert set(seen["train_batch"][-1]) == {"loss"}
+    assert all(np.isnan(float(seen["batch"][-1][key])) for key in LOG_KEYS)
+
+    seen["batch"].clear()
+    model.evaluate(x_val, y_val, batch_size=64, verbose=0, callbacks=[listener])
     batch_auc = float(seen["batch"][-1]["roc_auc"])
     compiled = keras.backend.backend() != "torch"  # torch runs steps eagerly by default
     assert np.isnan(batch_auc) if compiled else np.isfinite(batch_auc)
-    assert np.isfinite(float(seen["batch"][-1]["f1"]))
+    assert float(seen["batch"][-1]["f1"]) == pytest.approx(exact.f1, abs=1e-5)
+
+
+def test_training_steps_are_left_out_and_the_model_restored(digits):
+    """Under the evaluator the tally does not count training batches (an epoch without a
+    validation pass leaves it empty); after fit the model's own training step is back, and
+    a fit without the evaluator counts every pass again."""
+    x_train, y_train, x_val, y_val = digits
+    model = small_mlp(64, 10, "softmax")
+    tally = Tally()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=[tally])
+    rows_at_epoch_end: list[int] = []  # 0 while the tally has not even seen a batch
+    listener = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: (
+        rows_at_epoch_end.append(tally.counts().n_samples if tally.is_built else 0)))
+    with pytest.warns(UserWarning, match="no validation pass ran"):
+        model.fit(x_train, y_train, epochs=2, verbose=0, validation_freq=2,
+                  validation_data=(x_val, y_val),
+                  callbacks=[EpochEvaluator(tally, sinks=[]), listener])
+    assert rows_at_epoch_end == [0, len(y_val)]
+    assert "train_step" not in vars(model)
+    history = model.fit(x_train, y_train, epochs=1, verbose=0)
+    assert 0 < history.history["f1"][-1] <= 1  # the tally alone counts training again
+
+
+def test_count_training_logs_the_training_pass_too(digits):
+    x_train, y_train, x_val, y_val = digits
+    model = small_mlp(64, 10, "softmax")
+    tally = Tally(count_training=True)
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=[tally])
+    history = model.fit(x_train, y_train, epochs=2, verbose=0, validation_data=(x_val, y_val),
+                        callbacks=[EpochEvaluator(tally, sinks=[HistoryLogs()])])
+    for key in ("f1", "precision", "recall", "roc_auc"):
+        assert 0 < history.history[key][-1] <= 1
+    predicted = model.predict(x_val, verbose=0).argmax(axis=1)
+    assert history.history["val_f1"][-1] == pytest.approx(
+        metrics.f1_score(y_val, predicted, average="macro"), rel=1e-9)
+
+
+def test_validation_labels_out_of_range_give_an_undefined_epoch(breast_cancer):
+    x_train, y_train, x_val, y_val = breast_cancer
+    model = small_mlp(30, 1, "sigmoid")
+    tally = Tally()
+    model.compile("adam", "mse", metrics=[tally])
+    recorder = Recorder()
+    with pytest.warns(RuntimeWarning, match=r"labels hold values outside 0\.\.1"):
+        history = model.fit(x_train, y_train, epochs=1, verbose=0,
+                            validation_data=(x_val, 2 * y_val - 1),  # -1 / 1 labels
+                            callbacks=[EpochEvaluator(tally, sinks=[recorder])])
+    assert recorder.evaluations[-1].undefined_reason is not None
+    assert np.isnan(history.history["val_f1"][-1])

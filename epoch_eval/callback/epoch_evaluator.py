@@ -120,20 +120,25 @@ class EpochEvaluator(keras.callbacks.Callback):
         self.source.begin(self.model)
         chief = is_chief(self.model)
         active = [sink for sink in self.sinks if chief or not sink.chief_only]
-        check_distinct_outputs(active)
         opened: list[Sink] = []
         try:
+            check_distinct_outputs(active)
             for sink in active:
                 sink.open()
                 opened.append(sink)
         except BaseException:
             close_sinks(opened)
+            self.source.end(self.model)
             raise
         self._active = tuple(active)
         self._renderer = ChartRenderer.for_sinks(active)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.source.epoch_begin()
         self._deliver_deferred()
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self.source.validation_begin()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._last_seen = epoch
@@ -153,6 +158,7 @@ class EpochEvaluator(keras.callbacks.Callback):
                 self._renderer = None
             close_sinks(self._active)
             self._active = ()
+            self.source.end(self.model)
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate_now(self) -> Evaluation:

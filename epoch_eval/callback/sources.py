@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import keras
@@ -33,6 +34,15 @@ class EvaluationSource(Protocol):
     def begin(self, model: keras.Model) -> None:
         """Check everything before the first training step (raise ValueError if it cannot
         work)."""
+
+    def epoch_begin(self) -> None:
+        """An epoch's training steps are about to run."""
+
+    def validation_begin(self) -> None:
+        """fit's validation pass is about to run."""
+
+    def end(self, model: keras.Model) -> None:
+        """Training ended (or its start failed): undo what `begin` changed."""
 
     def evaluation(self, model: keras.Model, logs: dict | None) -> Evaluation | None:
         """The epoch's evaluation; None when this epoch cannot be scored. `logs` is the
@@ -62,6 +72,15 @@ class PredictSource:
         self._model = model
         check_output_key(model, self.output)
         self._resolved_task = self._probe()
+
+    def epoch_begin(self) -> None:
+        pass
+
+    def validation_begin(self) -> None:
+        pass
+
+    def end(self, model: keras.Model) -> None:
+        pass
 
     def evaluation(self, model: keras.Model, logs: dict | None) -> Evaluation:
         self._model = model
@@ -169,6 +188,17 @@ class TallySource:
         self._weighted = any(metric is self.tally for metric in weighted)
         self._warned_no_validation = False
         self._checked_weights = False
+        _wrap_steps(model, self.tally)
+
+    def epoch_begin(self) -> None:
+        self.tally.skipping_training_pass = not self.tally.count_training
+
+    def validation_begin(self) -> None:
+        self.tally.skipping_training_pass = False
+
+    def end(self, model: keras.Model) -> None:
+        self.tally.skipping_training_pass = False
+        _unwrap_steps(model)
 
     def evaluation(self, model: keras.Model, logs: dict | None) -> Evaluation | None:
         if logs is not None and not any(key.startswith("val_") for key in logs):
@@ -190,9 +220,8 @@ class TallySource:
             for key in self._owned:
                 logs.pop(key, None)
         counts = self.tally.counts()
-        bad = self.tally.nonfinite_scores()
-        if bad:
-            reason = f"the model predicted {bad} NaN or infinite values (has training diverged?)"
+        reason = self.tally.undefined_reason()
+        if reason:
             warnings.warn(f"epoch_eval: metrics are nan because {reason}.", RuntimeWarning,
                           stacklevel=3)
             return Evaluation.undefined(
@@ -219,6 +248,44 @@ class TallySource:
                 "only to metrics in compile(weighted_metrics=...): the Tally counts every row "
                 "once. Compile it with weighted_metrics=[tally] to weight its counts.",
                 UserWarning, stacklevel=4)
+
+
+def _wrap_steps(model: keras.Model, tally: Tally) -> None:
+    """Rebuild the model's step functions around the tally: the training step inside
+    `tally.pause()` (unless it counts training) and the validation step inside `tally.hush()`.
+    Traced once (TensorFlow, JAX) or run each time (torch), the training step then neither
+    counts nor computes the tally, and the validation step only counts."""
+    unwrapped = _unwrap_steps(model)
+    if not tally.count_training:
+        _wrap_step(model, "train_step", tally.pause)
+    if unwrapped or not tally.count_training:
+        model.make_train_function(force=True)  # fit made it before calling back
+    _wrap_step(model, "test_step", tally.hush)
+    model.test_function = None  # evaluate() makes it again
+
+
+def _wrap_step(model: keras.Model, name: str,
+               context: Callable[[], AbstractContextManager[None]]) -> None:
+    original = getattr(model, name)
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        with context():
+            return original(*args, **kwargs)
+
+    step.epoch_eval_wraps = original  # type: ignore[attr-defined]
+    setattr(model, name, step)
+
+
+def _unwrap_steps(model: keras.Model) -> bool:
+    """Undo `_wrap_steps` (the next fit or evaluate makes its step functions again); return
+    whether the training step was wrapped."""
+    unwrapped = []
+    for name, function in (("train_step", "train_function"), ("test_step", "test_function")):
+        if getattr(vars(model).get(name), "epoch_eval_wraps", None) is not None:
+            delattr(model, name)
+            setattr(model, function, None)
+            unwrapped.append(name)
+    return "train_step" in unwrapped
 
 
 def _compiled_metrics(model: keras.Model) -> tuple[list[Any], list[Any]]:

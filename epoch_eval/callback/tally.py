@@ -8,7 +8,9 @@ variables sum across replicas (`aggregation="sum"`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import keras
@@ -51,6 +53,11 @@ class Tally(keras.metrics.Metric):
         average: as in `epoch_eval.evaluate` (default binary / macro).
         from_logits: the model outputs logits.
         bins: score bins per class, evenly spaced in logit space.
+        count_training: also count the training batches, so that `logs` get the training
+            pass's `f1`, `precision`, `recall`, `roc_auc` too. Off by default: an
+            `EpochEvaluator` then keeps the tally out of the training step, which it would
+            otherwise slow down for values the evaluator never reads. (A tally compiled
+            without an evaluator counts every pass Keras runs.)
         name: the metric's name.
 
     Raises:
@@ -66,6 +73,7 @@ class Tally(keras.metrics.Metric):
         average: str | None = None,
         from_logits: bool = False,
         bins: int = DEFAULT_BINS,
+        count_training: bool = False,
         name: str = "tally",
     ) -> None:
         super().__init__(name=name)
@@ -80,46 +88,41 @@ class Tally(keras.metrics.Metric):
         self.excluded_keys: set[str] = set()
         self._n_classes: int | None = None
         self._count_dtype = _count_dtype()
+        self.count_training = bool(count_training)
+        self._paused_threads: set[int] = set()  # threads in `pause()`
+        self._quiet_threads: set[int] = set()  # threads in `hush()`
+        # set by EpochEvaluator from each epoch's start to its validation pass, when it keeps
+        # the tally out of the training steps
+        self.skipping_training_pass = False
 
     # -- Keras Metric API -----------------------------------------------------------------
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        if self.paused:
+            return
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         if self._n_classes is None:
             self._build(tuple(y_true.shape), tuple(y_pred.shape))
-        n_classes = self._n_classes
-        assert n_classes is not None
         rows = ops.shape(y_pred)[0]
         y_pred = ops.cast(ops.reshape(y_pred, (rows, -1)), "float32")
-        weight = (ops.ones((rows,), dtype=self._count_dtype) if sample_weight is None else
-                  ops.cast(ops.reshape(sample_weight, (-1,)), self._count_dtype))
-        labels, predicted, truth, scores = self._canonical(y_true, y_pred, rows)
-        # Every count lands in one state vector through one segment_sum (per-op overhead, not
-        # arithmetic, is what a metric costs per step): the confusion cells, the histogram
-        # slots, then the scalars (rows, non-finite scores, multilabel subset-correct weight).
+        # Each row becomes a row of state slots: its confusion cell(s), one histogram slot per
+        # ranked class, and the row counter; one segment_sum adds them all up. Per-op
+        # overhead, not arithmetic, is what a metric costs per step, hence the lookup tables.
         if self.task == "multilabel":
-            cells = (ops.arange(n_classes, dtype="int32")[None, :] * 4 + labels * 2 + predicted)
-            cell_weight = ops.broadcast_to(weight[:, None], ops.shape(cells))
-            right = ops.cast(ops.all(ops.equal(labels, predicted), axis=1), self._count_dtype)
-            subset_correct = ops.sum(right * weight)
+            slots = self._multilabel_slots(y_true, y_pred, rows)
         else:
-            cells = labels * n_classes + predicted
-            cell_weight = weight
-            subset_correct = ops.zeros((), self._count_dtype)
-        nonfinite = ops.sum(ops.cast(~ops.isfinite(y_pred), self._count_dtype))
-        # slot of (class k, truth t, bin b): start + (2k + t) * bins + b
-        class_start = (self._histogram_start
-                       + np.arange(self._ranked_classes(), dtype="int32")[None, :] * 2 * self.bins)
-        slot = ops.convert_to_tensor(class_start) + truth * self.bins + self._bin(scores)
-        slot_weight = ops.broadcast_to(weight[:, None], ops.shape(slot))
-        scalars = ops.stack([ops.cast(rows, self._count_dtype), nonfinite, subset_correct])
-        segment_ids = ops.concatenate([
-            ops.reshape(cells, (-1,)), ops.reshape(slot, (-1,)),
-            ops.arange(self._scalars_start, self._scalars_start + 3, dtype="int32")])
-        values = ops.concatenate([
-            ops.reshape(cell_weight, (-1,)), ops.reshape(slot_weight, (-1,)), scalars])
-        self.state.assign_add(ops.segment_sum(values, segment_ids,
-                                              num_segments=self._scalars_start + 3))
+            slots = self._single_label_slots(y_true, y_pred, rows)
+        slots = ops.reshape(slots, (-1,))
+        if sample_weight is None:
+            values = ops.ones_like(slots, dtype=self._count_dtype)
+        else:
+            weight = ops.cast(ops.reshape(sample_weight, (-1, 1)), self._count_dtype)
+            width = self._slots_per_row
+            # every column weighted, but the row counter's, which counts rows
+            counter = np.arange(width) == width - 1
+            values = ops.reshape(ops.where(counter, ops.ones((), self._count_dtype),
+                                           ops.broadcast_to(weight, (rows, width))), (-1,))
+        self.state.assign_add(ops.segment_sum(values, slots, num_segments=self._size))
 
     def result(self) -> dict[str, Any]:
         """Averaged F1, precision, recall (exact up to float rounding) and the binned ROC AUC
@@ -130,9 +133,14 @@ class Tally(keras.metrics.Metric):
         left as nan, which saves its ops on every step; eagerly, every value is computed
         (in NumPy, as NumPy float32 scalars, except on torch).
         """
-        if self._n_classes is None:
+        if self._n_classes is None or self.paused:
             return {}
+        if self.quiet:
+            nan = ops.convert_to_tensor(float("nan"), "float32")
+            return {key: nan for key in LOG_KEYS if key not in self.excluded_keys}
         compiled = _in_compiled_step(self.state.value)
+        if not compiled and self.skipping_training_pass:
+            return {}  # the training pass's epoch logs: its steps gave no keys either
         if compiled or keras.backend.backend() == "torch":
             # torch runs its steps eagerly by default: its ops are cheap and stay on the device
             state, xp = self.state.value, ops
@@ -150,7 +158,8 @@ class Tally(keras.metrics.Metric):
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "class_names": self.class_names, "task": self.task,
                 "threshold": self.threshold, "average": self.average,
-                "from_logits": self.from_logits, "bins": self.bins}
+                "from_logits": self.from_logits, "bins": self.bins,
+                "count_training": self.count_training}
 
     # -- reading the state ----------------------------------------------------------------
     @property
@@ -162,37 +171,67 @@ class Tally(keras.metrics.Metric):
     def resolved_average(self) -> str:
         return self.average or ("binary" if self.task == "binary" else "macro")
 
-    def nonfinite_scores(self) -> int:
-        """How many NaN or infinite scores the model gave since the last reset."""
+    def undefined_reason(self) -> str | None:
+        """Why the counts since the last reset cannot be scored (NaN or infinite scores,
+        labels out of range), or None. Rows of weight 0 count for nothing here either."""
         if self._n_classes is None:
-            return 0
-        return round(float(_read(self.state)[self._scalars_start + 1]))
+            return None
+        layout, state = self._layout, _read(self.state)
+        if state[layout.invalid_labels].sum() > 0:
+            return (f"the labels hold values outside 0..{self._n_classes - 1} (Tally("
+                    f"task={self.task!r}) expects class indices or one-hot rows)")
+        nonfinite = float(state[layout.nonfinite].sum())
+        if nonfinite > 0:
+            amount = (f"{nonfinite:.0f} " if nonfinite == round(nonfinite) else
+                      f"(weight {nonfinite:.4g}) ")
+            return f"the model predicted {amount}NaN or infinite values (has training diverged?)"
+        return None
 
     def counts(self) -> BinnedCounts:
         """The state as NumPy counts (summed over replicas), for `evaluate_binned`."""
         if self._n_classes is None:
             raise ValueError("The tally has counted nothing yet: compile it with the model "
                              "(`metrics=[tally]`) and fit.")
-        n = self._n_classes
-        state = _read(self.state)
-        confusion = state[:self._histogram_start]
-        histogram = state[self._histogram_start:self._scalars_start]
-        histogram = histogram.reshape(self._ranked_classes(), 2, self.bins)
-        rows, _, subset_correct = state[self._scalars_start:]
-        task = self.task
+        n, layout, task = self._n_classes, self._layout, self.task
         assert task is not None
+        state = _read(self.state)
+        histogram = state[layout.histogram].reshape(self._ranked_classes(), 2, self.bins + 1)
         return BinnedCounts(
             task=task,
             class_names=self._names(),
             threshold=self.threshold,
             average=self.resolved_average,
-            n_samples=round(float(rows)),
-            confusion_matrix=confusion.reshape((n, 2, 2) if task == "multilabel" else (n, n)),
-            subset_correct=float(subset_correct),
-            positives=histogram[:, 1, :],
-            negatives=histogram[:, 0, :],
+            n_samples=round(float(state[layout.rows])),
+            confusion_matrix=state[layout.cells].reshape(
+                (n, 2, 2) if task == "multilabel" else (n, n)),
+            subset_correct=float(state[layout.subset_correct]),
+            positives=histogram[:, 1, :-1],
+            negatives=histogram[:, 0, :-1],
             bin_floors=logit_bin_floors(self.bins, LOGIT_RANGE),
         )
+
+    @property
+    def paused(self) -> bool:
+        """True while this thread runs a step the tally stays out of (see `pause`)."""
+        return threading.get_ident() in self._paused_threads
+
+    @property
+    def quiet(self) -> bool:
+        """True while this thread runs a step whose logs nobody reads (see `hush`)."""
+        return threading.get_ident() in self._quiet_threads
+
+    def pause(self) -> AbstractContextManager[None]:
+        """Keep the tally out of the steps traced or run in this block, on this thread: it
+        neither counts nor puts values in their `logs`. `EpochEvaluator` wraps the model's
+        training step in it, unless `count_training=True`."""
+        return _marking(self._paused_threads)
+
+    def hush(self) -> AbstractContextManager[None]:
+        """In the steps traced or run in this block, on this thread, the tally counts but
+        gives nan for every value of the step's logs instead of computing them.
+        `EpochEvaluator` wraps fit's validation step in it: Keras shows no per-batch
+        validation logs during fit, and it computes the epoch's values once, eagerly."""
+        return _marking(self._quiet_threads)
 
     # -- building -------------------------------------------------------------------------
     def _build(self, true_shape: tuple, pred_shape: tuple) -> None:
@@ -220,12 +259,11 @@ class Tally(keras.metrics.Metric):
         self._n_classes = n_classes
         self._true_width = true_width
         self._pred_width = width
-        # one state vector: confusion cells, histogram slots (class, truth, bin), then rows,
-        # non-finite scores and (multilabel) the subset-correct weight
-        self._histogram_start = n_classes * 4 if task == "multilabel" else n_classes * n_classes
-        self._scalars_start = self._histogram_start + self._ranked_classes() * 2 * self.bins
-        self.state = self.add_variable((self._scalars_start + 3,), "zeros", self._count_dtype,
-                                       "sum", "state")
+        self._layout = _Layout(task, n_classes, self.bins)
+        self._size = self._layout.size
+        self._slots_per_row = self._layout.slots_per_row
+        self.state = self.add_variable((self._size,), "zeros", self._count_dtype, "sum",
+                                       "state")
 
     def _ranked_classes(self) -> int:
         return 1 if self.task == "binary" else (self._n_classes or 0)
@@ -235,43 +273,61 @@ class Tally(keras.metrics.Metric):
         return self.class_names or tuple(str(i) for i in range(n))
 
     # -- per batch ------------------------------------------------------------------------
-    def _canonical(self, y_true: Any, y_pred: Any, rows: Any) -> tuple[Any, Any, Any, Any]:
-        """Labels, predictions, per-class truth (int32) and logit-space scores `(n, K)`."""
-        cut = _logit(self.threshold)
-        if self.task == "multilabel":
-            labels = ops.cast(ops.reshape(y_true, (rows, -1)) > 0.5, "int32")
-            scores = y_pred if self.from_logits else _logit_of(y_pred)
-            above = (y_pred >= cut) if self.from_logits else (y_pred >= self.threshold)
-            return labels, ops.cast(above, "int32"), labels, scores
-        if self._true_width > 1 and self._true_width == self._pred_width:
-            labels = ops.cast(ops.argmax(ops.reshape(y_true, (rows, -1)), axis=1), "int32")
-        else:
+    def _single_label_slots(self, y_true: Any, y_pred: Any, rows: Any) -> Any:
+        """`(rows, slots_per_row)` state slots of binary and multiclass rows."""
+        layout = self._layout
+        if self._true_width > 1 and self._true_width == self._pred_width:  # one-hot labels
+            slot_base = ops.take(ops.convert_to_tensor(layout.row_slots[1:-1]), ops.argmax(
+                ops.reshape(y_true, (rows, -1)), axis=1), axis=0)
+        else:  # class indices; a label out of range lands in the "invalid label" slots
             labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+            slot_base = ops.take(ops.convert_to_tensor(layout.row_slots),
+                                 ops.clip(labels, -1, layout.n_classes) + 1, axis=0)
         if self.task == "binary":
             if self._pred_width == 2:
                 score = (y_pred[:, 1] - y_pred[:, 0]) if self.from_logits else y_pred[:, 1]
             else:
                 score = y_pred[:, 0]
-            above = (score >= cut) if self.from_logits else (score >= self.threshold)
-            logit = score if self.from_logits else _logit_of(score)
-            return (labels, ops.cast(above, "int32"), ops.cast(labels == 1, "int32")[:, None],
-                    logit[:, None])
-        predicted = ops.cast(ops.argmax(y_pred, axis=1), "int32")
-        if self.from_logits:
-            log_p = ops.log_softmax(y_pred, axis=1)
-            scores = log_p - ops.log(-ops.expm1(ops.minimum(log_p, -1e-7)))
+            cut = _logit(self.threshold) if self.from_logits else self.threshold
+            predicted = ops.cast(score >= cut, "int32")
+            outputs = score[:, None]
+            scores = outputs if self.from_logits else _logit_of(outputs)
         else:
-            scores = _logit_of(y_pred)
-        truth = ops.cast(ops.one_hot(labels, self._n_classes), "int32")
-        return labels, predicted, truth, scores
+            predicted = ops.cast(ops.argmax(y_pred, axis=1), "int32")
+            outputs = y_pred
+            if self.from_logits:
+                log_p = ops.log_softmax(y_pred, axis=1)
+                scores = log_p - ops.log(-ops.expm1(ops.minimum(log_p, -1e-7)))
+            else:
+                scores = _logit_of(y_pred)
+        predicted = predicted[:, None]
+        return slot_base + ops.concatenate(
+            [predicted, self._bin(scores, outputs), ops.zeros_like(predicted)], axis=1)
 
-    def _bin(self, logits: Any) -> Any:
-        """Bin index of each logit: one open bin at each end, the rest evenly spaced. A NaN
-        lands in some bin (clipped after the cast): its epoch is reported undefined anyway."""
+    def _multilabel_slots(self, y_true: Any, y_pred: Any, rows: Any) -> Any:
+        """`(rows, slots_per_row)` state slots of multilabel rows."""
+        layout = self._layout
+        labels = ops.cast(ops.reshape(y_true, (rows, -1)) > 0.5, "int32")
+        if self.from_logits:
+            predicted, scores = ops.cast(y_pred >= _logit(self.threshold), "int32"), y_pred
+        else:
+            predicted, scores = ops.cast(y_pred >= self.threshold, "int32"), _logit_of(y_pred)
+        cells = labels * 2 + predicted + ops.convert_to_tensor(layout.label_cells)
+        histogram = (labels * (self.bins + 1) + self._bin(scores, y_pred)
+                     + ops.convert_to_tensor(layout.label_histograms))
+        all_right = ops.all(ops.equal(labels, predicted), axis=1, keepdims=True)
+        subset = ops.where(all_right, layout.subset_correct, layout.discard)
+        return ops.concatenate([cells, histogram, subset, ops.full_like(subset, layout.rows)],
+                               axis=1)
+
+    def _bin(self, logits: Any, outputs: Any) -> Any:
+        """Bin index of each logit: one open bin at each end, the rest evenly spaced. Where
+        the model's output (probability or logit) is NaN or infinite, one more bin, `bins`,
+        counted apart; a probability of exactly 0 or 1 lands in an end bin."""
         width = 2 * LOGIT_RANGE / (self.bins - 2)
-        clipped = ops.clip(logits, -LOGIT_RANGE - 1.0, LOGIT_RANGE + 1.0)
-        index = ops.cast(ops.floor((clipped + LOGIT_RANGE) / width) + 1, "int32")
-        return ops.clip(index, 0, self.bins - 1)
+        # floor((x + R) / width) + 1, clipped: the cast truncates the (non-negative) value
+        position = ops.clip(logits * (1 / width) + (LOGIT_RANGE / width + 1), 0, self.bins - 1)
+        return ops.where(ops.isfinite(outputs), ops.cast(position, "int32"), self.bins)
 
     # -- in-graph estimates ---------------------------------------------------------------
     def _counting_estimates(self, state: Any, xp: Any) -> dict[str, Any]:
@@ -279,11 +335,11 @@ class Tally(keras.metrics.Metric):
         inside a compiled step, NumPy eagerly)."""
         n = self._n_classes or 0
         if self.task == "multilabel":
-            matrix = xp.reshape(state[:self._histogram_start], (n, 2, 2))
+            matrix = xp.reshape(state[self._layout.cells], (n, 2, 2))
             tp, true_sum, pred_sum = (matrix[:, 1, 1], xp.sum(matrix[:, 1, :], axis=1),
                                       xp.sum(matrix[:, :, 1], axis=1))
         else:
-            matrix = xp.reshape(state[:self._histogram_start], (n, n))
+            matrix = xp.reshape(state[self._layout.cells], (n, n))
             tp = xp.diagonal(matrix)
             true_sum, pred_sum = xp.sum(matrix, axis=1), xp.sum(matrix, axis=0)
         average = self.resolved_average
@@ -301,10 +357,10 @@ class Tally(keras.metrics.Metric):
 
     def _auc_estimate(self, state: Any, xp: Any) -> Any:
         """The binned ROC AUC, macro over classes, from the histogram slots of `state`."""
-        histogram = xp.reshape(state[self._histogram_start:self._scalars_start],
-                               (self._ranked_classes(), 2, self.bins))
-        negatives = xp.flip(histogram[:, 0, :], axis=1)
-        positives = xp.flip(histogram[:, 1, :], axis=1)
+        histogram = xp.reshape(state[self._layout.histogram],
+                               (self._ranked_classes(), 2, self.bins + 1))
+        negatives = xp.flip(histogram[:, 0, :-1], axis=1)
+        positives = xp.flip(histogram[:, 1, :-1], axis=1)
         p, n = xp.sum(positives, axis=1), xp.sum(negatives, axis=1)
         above = xp.cumsum(positives, axis=1) - positives  # positives in higher bins
         pairs = xp.sum(negatives * (above + 0.5 * positives), axis=1)
@@ -312,6 +368,56 @@ class Tally(keras.metrics.Metric):
         auc = _divide(pairs, p * n, xp)
         mean = _divide(xp.sum(auc * defined), xp.sum(defined), xp)
         return xp.cast(mean, "float32")
+
+
+class _Layout:
+    """Where each count lives in a tally's one state vector, and the lookup tables that map a
+    row's label to its slots.
+
+    In order: the confusion cells (`C x C`, true-major; multilabel `L x 2 x 2`), the cells of
+    rows whose label is out of range (single-label: one per predicted class), the histograms
+    (per ranked class, negatives then positives, `bins + 1` slots: the last one holds NaN and
+    infinite scores), a histogram for rows with an invalid label, then the row counter, the
+    weight of multilabel rows with every label right, and a slot that discards.
+    """
+
+    def __init__(self, task: str, n_classes: int, bins: int) -> None:
+        self.n_classes = n = n_classes
+        ranked = 1 if task == "binary" else n
+        per_histogram = bins + 1
+        multilabel = task == "multilabel"
+        n_cells = 4 * n if multilabel else n * n
+        invalid_start = n_cells
+        histogram_start = invalid_start + (0 if multilabel else n)
+        junk_start = histogram_start + ranked * 2 * per_histogram
+        self.rows = junk_start + (0 if multilabel else per_histogram)
+        self.subset_correct = self.rows + 1
+        self.discard = self.rows + 2
+        self.size = self.rows + 3
+        self.cells = slice(0, n_cells)
+        self.invalid_labels = slice(invalid_start, histogram_start)
+        self.histogram = slice(histogram_start, junk_start)
+        # the NaN/infinite slot of every histogram, the invalid-label one's included
+        self.nonfinite = np.r_[np.arange(histogram_start, junk_start, per_histogram)
+                               + bins, [] if multilabel else [self.rows - 1]].astype(np.int64)
+        class_histograms = histogram_start + np.arange(ranked) * 2 * per_histogram
+        if multilabel:
+            self.label_cells = np.arange(n, dtype=np.int32) * 4
+            self.label_histograms = class_histograms.astype(np.int32)
+            self.slots_per_row = 2 * n + 2
+            return
+        # row_slots[label + 1] = the slots of a row with that label, before adding its
+        # predicted class (cell) and its bins (histograms); rows 0 and n + 1: out of range
+        self.slots_per_row = ranked + 2
+        table = np.empty((n + 2, self.slots_per_row), dtype=np.int32)
+        table[:, 0] = invalid_start
+        table[:, 1:-1] = junk_start
+        table[:, -1] = self.rows
+        for label in range(n):
+            positive = label == 1 if task == "binary" else np.arange(ranked) == label
+            table[label + 1, 0] = label * n
+            table[label + 1, 1:-1] = class_histograms + positive * per_histogram
+        self.row_slots = table
 
 
 class _NumpyOps:
@@ -331,6 +437,20 @@ class _NumpyOps:
     @staticmethod
     def cast(x: Any, dtype: str) -> np.ndarray:
         return np.asarray(x, dtype=dtype)
+
+
+@contextmanager
+def _marking(threads: set[int]) -> Iterator[None]:
+    """Put the current thread in `threads` for the block (re-entrant)."""
+    thread = threading.get_ident()
+    if thread in threads:
+        yield
+        return
+    threads.add(thread)
+    try:
+        yield
+    finally:
+        threads.discard(thread)
 
 
 def _infer_task(true_width: int, pred_width: int) -> str:
