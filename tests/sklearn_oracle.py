@@ -215,6 +215,8 @@ def expected(case: Case) -> dict:
             pooled = None if weight is None else np.repeat(weight, n_classes)
             out["roc_micro"] = metrics.roc_curve(truth.ravel(), scores.ravel(),
                                                  sample_weight=pooled, drop_intermediate=True)
+            out["roc_micro_every_point"] = metrics.roc_curve(
+                truth.ravel(), scores.ravel(), sample_weight=pooled, drop_intermediate=False)
     out["roc_auc_per_class"] = np.array(roc_aucs)
     out["pr_auc_per_class"] = np.array(aps)
     out["roc_auc"] = _nanmean(roc_aucs)
@@ -234,3 +236,27 @@ def assert_close(actual, desired, what: str) -> None:
     np.testing.assert_allclose(np.asarray(actual, dtype=np.float64),
                                np.asarray(desired, dtype=np.float64),
                                rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def check_micro_roc(micro, curve, every_point, samples: int) -> None:
+    """The micro-average ROC curve: scikit-learn's `curve` (drop_intermediate) up to
+    `2 * samples` distinct pooled scores; beyond, points of `every_point` (the curve without
+    dropping) at their thresholds, none more than a step of `1 / samples` in either rate
+    before the next kept point, and the exact AUC."""
+    fpr, tpr, thresholds = every_point
+    if len(fpr) - 1 <= 2 * samples:
+        for ours, theirs, name in zip((micro.fpr, micro.tpr, micro.thresholds), curve,
+                                      ("fpr", "tpr", "thresholds"), strict=True):
+            assert_close(ours, theirs, f"micro ROC {name}")
+        return
+    assert len(micro.fpr) <= 2 * samples + 3
+    assert_close(micro.auc, metrics.auc(fpr, tpr), "micro ROC AUC")
+    where = np.searchsorted(-thresholds, -micro.thresholds)
+    np.testing.assert_array_equal(thresholds[where], micro.thresholds)
+    assert_close(micro.fpr, fpr[where], "micro ROC fpr at the kept points")
+    assert_close(micro.tpr, tpr[where], "micro ROC tpr at the kept points")
+    last_kept = np.searchsorted(-micro.thresholds, -thresholds, side="right") - 1
+    following = np.minimum(last_kept + 1, len(micro.fpr) - 1)
+    one_step = (fpr == micro.fpr[following]) & (tpr == micro.tpr[following])
+    for ours, theirs in ((micro.fpr, fpr), (micro.tpr, tpr)):
+        assert np.all(one_step | (theirs - ours[last_kept] <= 1 / samples + 1e-12))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn import metrics
-from sklearn_oracle import WEIGHT_VALUES, assert_close
+from sklearn_oracle import WEIGHT_VALUES, assert_close, check_micro_roc
 
 from epoch_eval import evaluate
 from epoch_eval.metrics import curves
@@ -109,37 +109,61 @@ def test_macro_roc_curve_of_no_defined_class_is_nan() -> None:
     assert np.isnan(macro.auc) and macro.label == "macro"
 
 
-def test_macro_roc_curve_averages_on_the_union_of_fprs() -> None:
+def test_macro_roc_curve_is_the_mean_of_np_interp_on_a_fixed_grid() -> None:
     a = curves.roc_curve(curves.rank(np.array([0, 1, 0, 1], bool),
                                      np.array([0.1, 0.9, 0.6, 0.4]), None), "a")
     b = curves.roc_curve(curves.rank(np.array([1, 0, 0], bool),
                                      np.array([0.8, 0.3, 0.2]), None), "b")
     macro = curves.macro_roc_curve((a, b))
-    grid = np.unique(np.r_[a.fpr, b.fpr])
-    np.testing.assert_allclose(macro.fpr, grid)
+    grid = np.linspace(0, 1, curves.CURVE_SAMPLES + 1)
+    np.testing.assert_array_equal(macro.fpr, grid)
     np.testing.assert_allclose(macro.tpr, (np.interp(grid, a.fpr, a.tpr)
-                                           + np.interp(grid, b.fpr, b.tpr)) / 2)
-    assert macro.fpr[0] == 0.0 and macro.fpr[-1] == 1.0 and macro.tpr[-1] == 1.0
+                                           + np.interp(grid, b.fpr, b.tpr)) / 2, rtol=1e-15)
+    assert macro.tpr[-1] == 1.0
+    assert macro.auc == (a.auc + b.auc) / 2
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-def test_macro_roc_curve_of_long_curves_is_the_mean_of_np_interp(weighted) -> None:
-    """Long enough for the walk along the grid to restart several times; ties in the scores
-    give vertical segments and repeated false positive rates."""
+def test_macro_roc_curve_of_long_curves_stays_within_a_step_of_the_union_grid_mean(weighted):
+    """The fixed grid loses nothing a chart could show: at every point of the union of the
+    classes' rates (scikit-learn's grid), our curve lies between the exact mean one grid step
+    before and one after (the exact mean only rises)."""
     rng = np.random.default_rng(11)
     rocs = []
     for k in range(4):
-        truth = rng.random(3000) < 0.2 + 0.1 * k
-        score = np.round(rng.random(3000) + 0.3 * truth, 3)
-        weight = rng.uniform(0.5, 2.0, 3000) if weighted else None
+        truth = rng.random(10_000) < 0.2 + 0.1 * k
+        score = np.round(rng.random(10_000) + 0.3 * truth, 4)
+        weight = rng.uniform(0.5, 2.0, 10_000) if weighted else None
         rocs.append(curves.roc_curve(curves.rank(truth, score, weight), str(k)))
     macro = curves.macro_roc_curve(tuple(rocs))
-    grid = np.unique(np.concatenate([roc.fpr for roc in rocs]))
-    assert len(grid) > 4 * 512
-    np.testing.assert_array_equal(macro.fpr, grid)
-    expected = sum(np.interp(grid, roc.fpr, roc.tpr) for roc in rocs) / 4
-    np.testing.assert_allclose(macro.tpr, expected, rtol=1e-12, atol=1e-14)
-    assert macro.auc == pytest.approx(np.trapezoid(expected, grid), rel=1e-12)
+    union = np.unique(np.concatenate([roc.fpr for roc in rocs]))
+    assert len(union) > len(macro.fpr)
+    exact = sum(np.interp(union, roc.fpr, roc.tpr) for roc in rocs) / 4
+    step = 1 / curves.CURVE_SAMPLES
+    ours = np.interp(union, macro.fpr, macro.tpr)
+    def exact_at(x):
+        return sum(np.interp(np.clip(x, 0, 1), roc.fpr, roc.tpr) for roc in rocs) / 4
+
+    assert np.all(ours >= exact_at(union - step) - 1e-12)
+    assert np.all(ours <= exact_at(union + step) + 1e-12)
+    assert macro.auc == pytest.approx(np.mean([roc.auc for roc in rocs]), rel=1e-15)
+    assert abs(np.trapezoid(macro.tpr, macro.fpr) - np.trapezoid(exact, union)) < step
+
+
+def test_micro_roc_curve_of_a_large_set_is_sampled_with_its_exact_auc() -> None:
+    rng = np.random.default_rng(2)
+    n, n_classes = 30_000, 3
+    labels = rng.integers(0, n_classes, n)
+    scores = rng.dirichlet(np.ones(n_classes), n).astype(np.float32)
+    scores[np.arange(n), labels] += 0.2
+    for weight in (None, rng.uniform(0.5, 2.0, n)):
+        result = evaluate(labels, scores, sample_weight=weight)
+        truth = np.eye(n_classes, dtype=bool)[labels].ravel()
+        pooled_weight = None if weight is None else np.repeat(weight, n_classes)
+        every_point = metrics.roc_curve(truth, scores.ravel(), sample_weight=pooled_weight,
+                                        drop_intermediate=False)
+        assert len(every_point[0]) > 2 * curves.CURVE_SAMPLES + 1
+        check_micro_roc(result.roc_micro, None, every_point, curves.CURVE_SAMPLES)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,

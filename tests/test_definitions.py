@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 from sklearn import metrics
+from sklearn_oracle import check_micro_roc
 
 from epoch_eval import Evaluation, evaluate
 
@@ -134,7 +135,10 @@ def test_multiclass_prediction_is_the_first_highest_score():
                                   [[0, 0, 0], [1, 0, 0], [0, 1, 0]])  # argmax: 0, then 1
 
 
-def test_macro_roc_curve_area_is_not_the_mean_of_the_class_aucs():
+def test_macro_roc_curve_lies_on_a_fixed_grid_and_its_auc_is_roc_auc():
+    """scikit-learn's recipe averages on the union of every class's false positive rates (a
+    grid that grows with the data) and its area differs slightly from the mean of the class
+    AUCs; ours is sampled at 4,001 rates and labelled with `roc_auc` itself."""
     rng = np.random.default_rng(5)
     labels = rng.integers(0, 3, 60)
     scores = rng.dirichlet(np.ones(3), 60)
@@ -142,4 +146,27 @@ def test_macro_roc_curve_area_is_not_the_mean_of_the_class_aucs():
     assert result.roc_auc == pytest.approx(
         metrics.roc_auc_score(labels, scores, multi_class="ovr"), rel=1e-12)
     assert result.roc_macro is not None
-    assert result.roc_macro.auc != pytest.approx(result.roc_auc, rel=1e-6)
+    assert result.roc_macro.auc == result.roc_auc
+    assert len(result.roc_macro.fpr) == 4001
+    union = np.unique(np.concatenate([curve.fpr for curve in result.roc_curves]))
+    union_mean = np.mean([np.interp(union, c.fpr, c.tpr) for c in result.roc_curves], axis=0)
+    assert np.trapezoid(union_mean, union) != pytest.approx(result.roc_auc, rel=1e-6)
+
+
+def test_micro_roc_curve_beyond_8000_distinct_scores_is_sampled():
+    """Up to 8,000 distinct pooled scores the micro curve is scikit-learn's `roc_curve` of the
+    pooled scores; beyond, the points where a rate first reaches each multiple of 1/4000,
+    with the exact AUC (`check_micro_roc` checks how close it stays)."""
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 4, 5000)
+    scores = rng.dirichlet(np.ones(4), 5000)
+    result = evaluate(labels, scores)
+    truth = np.eye(4)[labels].ravel()
+    curve = metrics.roc_curve(truth, scores.ravel())
+    every_point = metrics.roc_curve(truth, scores.ravel(), drop_intermediate=False)
+    assert len(every_point[0]) > 8001 and len(result.roc_micro.fpr) <= 8003
+    check_micro_roc(result.roc_micro, curve, every_point, 4000)
+    small = evaluate(labels[:1000], scores[:1000])  # 4,000 pooled scores: the whole curve
+    check_micro_roc(small.roc_micro, metrics.roc_curve(truth[:4000], scores[:1000].ravel()),
+                    metrics.roc_curve(truth[:4000], scores[:1000].ravel(),
+                                      drop_intermediate=False), 4000)

@@ -28,7 +28,8 @@ def test_every_epoch_reads_back_as_the_written_evaluation(task, tmp_path):
     read = read_jsonl(tmp_path / "run.jsonl")
     assert [epoch for epoch, _ in read] == [1, 2, 3]
     for (_, evaluation), result in zip(read, written, strict=True):
-        assert_same_evaluation(evaluation, result.evaluation)
+        # curves as the charts thin them (the macro ROC curve has 4,001 points)
+        assert_same_evaluation(evaluation, thin_evaluation(result.evaluation))
 
 
 def test_each_line_is_strict_json_with_the_epoch_and_its_scalars(tmp_path):

@@ -35,8 +35,7 @@ def plot_roc_curve(
     positive or without negative samples have no ROC curve; they are listed in the legend as
     not drawn. With more than `max_legend_classes` classes every curve is still drawn, thin
     and grey, and the legend names the averages and the five classes of lowest AUC, drawn in
-    colour. The macro curve's AUC is the area under the averaged curve, which can differ
-    slightly from `evaluation.roc_auc` (the mean of the per-class AUCs).
+    colour. The macro curve's AUC is `evaluation.roc_auc`, the mean of the per-class AUCs.
 
     Args:
         evaluation: an `Evaluation` from `epoch_eval.evaluate()`.

@@ -7,12 +7,16 @@ score form one step of the curve.
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from epoch_eval.metrics.result import PrecisionRecallCurve, RocCurve, frozen_array
+
+CURVE_SAMPLES = 4000
+"""The averaged ROC curves' resolution: a step of 1/4000 in false positive rate."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +57,40 @@ def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None) -> Ran
     if len(score) == 0:
         empty = np.zeros(0)
         return RankedCounts(empty, empty, empty)
-    # The order inside a run of tied scores is irrelevant: only the sums at the end of each
-    # run are kept, so the fastest (unstable) sort serves.
-    order = np.argsort(score)[::-1]
-    sorted_score = score[order]
-    ends = np.r_[np.flatnonzero(sorted_score[1:] != sorted_score[:-1]), len(score) - 1]
-    sorted_weight = weight[order]
-    positive_weight = np.where(truth[order], sorted_weight, 0.0)
-    tps = np.cumsum(positive_weight)[ends]
-    fps = np.cumsum(sorted_weight - positive_weight)[ends]
-    return RankedCounts(fps, tps, sorted_score[ends])
+    order, ends = _descending_runs(score)
+    negative_weight = weight[order]
+    positive_weight = negative_weight * truth[order]
+    negative_weight -= positive_weight
+    tps = np.cumsum(positive_weight, out=positive_weight)[ends]
+    fps = np.cumsum(negative_weight, out=negative_weight)[ends]
+    return RankedCounts(fps, tps, score[order[ends]])
+
+
+def _descending_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An order of `values` from the highest down, and where each run of equal values ends
+    in it. The order inside a run is irrelevant to every caller (only sums at the run's end
+    are kept), so float32 and float16 values are sorted as 64-bit keys, the value's bits made
+    orderable in the high half and the position in the low half (NumPy sorts those several
+    times faster than `argsort` sorts floats); float64 values by `argsort`."""
+    n = len(values)
+    if values.dtype not in (np.float32, np.float16) or n >= 2**32 or sys.byteorder != "little":
+        order = np.argsort(values)[::-1]
+        sorted_values = values[order]
+        return order, np.r_[np.flatnonzero(sorted_values[1:] != sorted_values[:-1]), n - 1]
+    keys = np.empty(n, dtype=np.uint64)
+    halves = keys.view(np.uint32)  # per key: the low half, then the high half
+    high = halves[1::2]
+    # adding 0.0 turns -0.0 into 0.0, which must tie with it
+    np.add(values, np.float32(0.0), out=high.view(np.float32), dtype=np.float32)
+    if n and values.min() < 0:  # negative floats order backwards, below the positive ones
+        negative = high >= np.uint32(1 << 31)
+        np.invert(high, out=high, where=negative)
+        np.bitwise_or(high, np.uint32(1 << 31), out=high, where=~negative)
+    halves[0::2] = np.arange(n, dtype=np.uint32)
+    keys.sort()
+    high = halves[1::2][::-1]
+    ends = np.append(np.flatnonzero(high[1:] != high[:-1]), n - 1)
+    return halves[0::2][::-1].astype(np.intp), ends
 
 
 def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts:
@@ -127,15 +155,15 @@ class PooledCounts:
         if len(scores) == 0:  # every weight is 0
             empty = np.zeros(0)
             return RankedCounts(empty, empty, empty)
-        order = np.argsort(scores)[::-1]  # ties in any order: their weights are summed
-        scores = scores[order]
-        ends = np.r_[np.flatnonzero(scores[1:] != scores[:-1]), len(scores) - 1]
+        order, ends = _descending_runs(scores)  # ties in any order: their weights are summed
         sums = []
         for column in (1, 2):
             weights = np.concatenate([part[column] for part in self._parts])[order]
-            sums.append(np.cumsum(weights)[ends])
+            np.cumsum(weights, out=weights)
+            sums.append(weights[ends])
+            del weights
         tps, fps = sums
-        return RankedCounts(fps, tps, scores[ends])
+        return RankedCounts(fps, tps, scores[order[ends]])
 
 
 def roc_curve(counts: RankedCounts, label: str) -> RocCurve:
@@ -209,88 +237,73 @@ def precision_recall_curve(counts: RankedCounts, label: str) -> PrecisionRecallC
     )
 
 
-def macro_roc_curve(curves: tuple[RocCurve, ...]) -> RocCurve:
-    """The mean of the defined per-class ROC curves, on the union of their false positive rates.
+def pooled_roc_curve(counts: RankedCounts, label: str) -> RocCurve:
+    """The ROC curve of pooled counts (the micro average), as long as `y_score` at most.
 
-    This is scikit-learn's recipe for a macro-averaged ROC curve (`np.interp` of each curve on
-    the union grid, averaged); its `auc` is the area under the averaged curve, which differs
-    slightly from the mean of the per-class AUCs.
+    Up to `2 * CURVE_SAMPLES` points it is `roc_curve` exactly. Beyond, its AUC is still
+    computed from every point, but the curve keeps only the points where the false or the true
+    positive rate first reaches each multiple of `1 / CURVE_SAMPLES` (and the ends): a
+    polyline within about `1.5 / CURVE_SAMPLES` of the whole curve, a tenth of a pixel of a
+    chart. A curve of millions of points costs time and memory at every epoch and shows no
+    more.
+    """
+    fps, tps = counts.fps, counts.tps
+    if len(fps) <= 2 * CURVE_SAMPLES:
+        return roc_curve(counts, label)
+    negatives, positives = counts.negatives, counts.positives
+    defined = positives > 0 and negatives > 0
+    auc = _area(fps, tps) / (positives * negatives) if defined else float("nan")
+    kept = np.unique(np.r_[
+        0, len(fps) - 1,
+        np.searchsorted(fps, np.linspace(0.0, negatives, CURVE_SAMPLES + 1)[1:]),
+        np.searchsorted(tps, np.linspace(0.0, positives, CURVE_SAMPLES + 1)[1:]),
+    ].clip(0, len(fps) - 1))
+    fpr = _after(0.0, fps, kept)
+    tpr = _after(0.0, tps, kept)
+    for rate, total in ((fpr, negatives), (tpr, positives)):
+        if total > 0:
+            rate /= total
+        else:
+            rate[:] = np.nan
+    thresholds = _after(np.inf, counts.thresholds, kept)
+    return RocCurve(label, frozen_array(fpr), frozen_array(tpr), frozen_array(thresholds), auc)
+
+
+def _area(fps: np.ndarray, tps: np.ndarray, chunk: int = 1 << 20) -> float:
+    """The area of the trapezoids from (0, 0) through every `(fps, tps)` point, in the counts'
+    own units; a chunk at a time, as pooled counts are as long as `y_score`."""
+    area, last_fps, last_tps = 0.0, 0.0, 0.0
+    for start in range(0, len(fps), chunk):
+        f = fps[start:start + chunk].astype(np.float64)
+        t = tps[start:start + chunk].astype(np.float64)
+        width = np.diff(f, prepend=last_fps)
+        area += float(np.sum(width * (t + np.r_[last_tps, t[:-1]]))) / 2
+        last_fps, last_tps = f[-1], t[-1]
+    return area
+
+
+def macro_roc_curve(curves: tuple[RocCurve, ...]) -> RocCurve:
+    """The mean of the defined per-class ROC curves, at `CURVE_SAMPLES + 1` evenly spaced
+    false positive rates, with the mean of their AUCs.
+
+    This is scikit-learn's recipe (`np.interp` of each curve, averaged) on a fixed grid
+    instead of the union of every class's false positive rates, which grows with the data
+    (millions of points on a large validation set, for a curve drawn on a thousand pixels).
+    Its `auc` is the mean of the per-class AUCs, `roc_auc_score(average="macro")`: the value
+    `Evaluation.roc_auc` holds.
     """
     defined = [curve for curve in curves if not np.isnan(curve.auc)]
     if not defined:
         nothing = frozen_array(np.array([np.nan]))
         return RocCurve("macro", nothing, nothing, frozen_array(np.zeros(0)), float("nan"))
-    grid, mean_tpr = _sum_on_grid([(curve.fpr, curve.tpr) for curve in defined])
+    grid = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)
+    mean_tpr = np.zeros_like(grid)
+    for curve in defined:
+        mean_tpr += np.interp(grid, curve.fpr, curve.tpr)
     mean_tpr /= len(defined)
-    auc = float(np.trapezoid(mean_tpr, grid))
+    auc = float(np.mean([curve.auc for curve in defined]))
     return RocCurve("macro", frozen_array(grid), frozen_array(mean_tpr),
                     frozen_array(np.zeros(0)), auc)
-
-
-def _sum_on_grid(lines: list[tuple[np.ndarray, np.ndarray]],
-                 block: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """The union `grid` of the lines' `x`, and `sum(np.interp(grid, x, y) for x, y in lines)`,
-    in time linear in the points (after one sort).
-
-    Each `x` is sorted and starts at the grid's first value. Each line is linear between its
-    distinct `x`, and may jump at one (a repeated `x`: `np.interp` takes the last `y` there).
-    So the sum is walked along the grid: its slope changes, and it jumps, only at the lines'
-    points. The walk restarts every `block` grid points from the exact sum and slope there,
-    which bounds the rounding of the running sums.
-    """
-    points, slope_changes, jumps = [], [], []
-    for x, y in lines:
-        last = np.r_[x[1:] != x[:-1], True]
-        first = np.r_[True, last[:-1]]
-        distinct, y_last, y_first = x[last], y[last], y[first]
-        slopes = np.zeros(len(distinct))  # from each distinct x to the next; 0 after the last
-        slopes[:-1] = (y_first[1:] - y_last[:-1]) / np.diff(distinct)
-        points.append(distinct)
-        slope_changes.append(np.diff(slopes, prepend=0.0))
-        jumps.append(y_last - y_first)
-    all_points = np.concatenate(points)
-    points.clear()
-    order = np.argsort(all_points)  # ties in any order: their changes are summed
-    all_points = all_points[order]
-    starts = np.flatnonzero(np.r_[True, all_points[1:] != all_points[:-1]])
-    grid = all_points[starts]
-    del all_points
-    sums = []
-    for changes in (slope_changes, jumps):
-        joined = np.concatenate(changes)
-        changes.clear()
-        sums.append(np.add.reduceat(joined[order], starts))
-        del joined
-    slope_change, jump = sums
-    del order, starts
-    n = len(grid)
-    anchors = grid[::block]
-    at_anchor = np.zeros(len(anchors))
-    slope_at_anchor = np.zeros(len(anchors))
-    for x, y in lines:
-        # the segment from the last point at or before each anchor to the next point
-        left = np.searchsorted(x, anchors, side="right") - 1
-        inside = left < len(x) - 1
-        right = np.minimum(left + 1, len(x) - 1)
-        slope_at_anchor += np.where(inside, (y[right] - y[left]) / np.where(
-            inside, x[right] - x[left], 1.0), 0.0)
-        at_anchor += np.interp(anchors, x, y)
-    # one row per block: the slope over each grid interval, then the sum at each grid point
-    padded = -(-n // block) * block
-    slope = np.zeros((padded // block, block))
-    slope.reshape(-1)[:n] = slope_change
-    slope[:, 0] = slope_at_anchor
-    np.cumsum(slope, axis=1, out=slope)
-    step = np.zeros((padded // block, block))
-    flat_step = step.reshape(-1)  # a view
-    flat_step[:n - 1] = np.diff(grid)
-    flat_step *= slope.reshape(-1)
-    flat_step[:n - 1] += jump[1:]
-    total = np.empty_like(step)
-    total[:, 0] = at_anchor
-    np.cumsum(step[:, :-1], axis=1, out=total[:, 1:])
-    total[:, 1:] += at_anchor[:, None]
-    return grid, total.reshape(-1)[:n]
 
 
 def _precision(tps: np.ndarray, fps: np.ndarray) -> np.ndarray:

@@ -155,7 +155,7 @@ def _ranking_curves(
         with ThreadPoolExecutor(threads) as pool:
             per_class = list(pool.map(class_curves, classes))
     if pooled is not None:
-        micro = curves.roc_curve(pooled.ranked(), "micro")
+        micro = curves.pooled_roc_curve(pooled.ranked(), "micro")
     return micro, tuple(roc for roc, _ in per_class), tuple(pr for _, pr in per_class)
 
 
@@ -178,7 +178,7 @@ def _micro_roc_curve(targets: Targets) -> RocCurve:
     else:
         truth = np.zeros(scores.shape, dtype=bool)
         truth[np.arange(len(labels)), labels] = True
-    return curves.roc_curve(curves.count_ranks(scores, scores[truth]), "micro")
+    return curves.pooled_roc_curve(curves.count_ranks(scores, scores[truth]), "micro")
 
 
 def _mean_defined(labels: Sequence[str], values: Sequence[float], metric: str,
