@@ -513,4 +513,4 @@ def _divide(numerator: Any, denominator: Any, xp: Any) -> Any:
 
 def _read(variable: Any) -> np.ndarray:
     """A metric variable's value in NumPy (under `tf.distribute`, summed over replicas)."""
-    return np.asarray(ops.convert_to_numpy(variable), dtype=np.float64)
+    return np.asarray(ops.convert_to_numpy(variable.value), dtype=np.float64)
