@@ -214,18 +214,23 @@ def precision_recall_curve(counts: RankedCounts, label: str) -> PrecisionRecallC
     """
     fps, tps, thresholds = counts.fps, counts.tps, counts.thresholds
     positives = counts.positives
+    if len(tps) > 2:
+        # keep only the first and last point of each run of equal tps (a vertical segment);
+        # every point where recall grows is kept, so the AP's steps are all among them
+        grows = np.diff(tps) != 0
+        keep = np.empty(len(tps), dtype=bool)
+        keep[0] = keep[-1] = True
+        np.logical_or(grows[:-1], grows[1:], out=keep[1:-1])
+        kept = np.flatnonzero(keep)
+        fps, tps, thresholds = fps[kept], tps[kept], thresholds[kept]
     precision = _precision(tps, fps)
     if positives > 0:
         recall = tps / positives
         steps = np.diff(recall, prepend=0.0) * precision
         average_precision = max(0.0, float(np.sum(steps)))
     else:
-        recall = np.ones_like(tps)
+        recall = np.ones(len(tps))
         average_precision = float("nan")
-    if len(tps) > 2:
-        # keep only the first and last point of each run of equal tps (a vertical segment)
-        keep = np.r_[True, np.logical_or(np.diff(tps[:-1]), np.diff(tps[1:])), True]
-        precision, recall, thresholds = precision[keep], recall[keep], thresholds[keep]
     total = positives + counts.negatives
     return PrecisionRecallCurve(
         label,
