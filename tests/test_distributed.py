@@ -51,6 +51,10 @@ def test_jax_data_parallel_on_two_host_cpus(tmp_path):
     summary = run_fit_script("jax_data_parallel_fit.py", tmp_path)
     assert summary["backend"] == "jax"
     check_distributed_summary(summary)
+    tally = summary["tally"]  # tally mode: the sharded validation pass, each row once
+    assert tally["n_samples"] == tally["n_val"] and tally["confusion_equal"]
+    assert tally["val_f1"] == pytest.approx(tally["sklearn_f1"], rel=1e-9)
+    assert tally["training_keys"] == ["loss"]
 
 
 def test_workers_other_than_the_chief_only_fill_logs(digits, tmp_path, monkeypatch, capsys):
