@@ -129,3 +129,24 @@ def test_a_paused_tally_neither_counts_nor_reports() -> None:
     assert tally.counts().n_samples == 2
     assert set(tally.result()) == {"f1", "precision", "recall", "roc_auc"}
     assert keras.ops.convert_to_numpy(tally.result()["f1"]) == pytest.approx(1.0)
+
+
+def test_weights_that_float32_cannot_hold_are_summed_exactly() -> None:
+    """float64 weights are counted in float64 on every backend (Keras' own torch segment_sum
+    would add them in float32)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            pytest.skip("JAX without x64 counts in float32, as the README says")
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, 500)
+    scores = rng.dirichlet(np.ones(3), 500).astype(np.float32)
+    weight = rng.uniform(0.1, 1.0, 500) / 3  # no float32 holds these
+    tally = Tally()
+    tally.update_state(labels, scores, weight)
+    expected = metrics.confusion_matrix(labels, scores.argmax(axis=1), sample_weight=weight)
+    np.testing.assert_allclose(tally.counts().confusion_matrix, expected, rtol=1e-12)
+    positives = tally.counts().positives.sum(axis=1)
+    np.testing.assert_allclose(positives, [weight[labels == k].sum() for k in range(3)],
+                               rtol=1e-12)

@@ -122,7 +122,7 @@ class Tally(keras.metrics.Metric):
             counter = np.arange(width) == width - 1
             values = ops.reshape(ops.where(counter, ops.ones((), self._count_dtype),
                                            ops.broadcast_to(weight, (rows, width))), (-1,))
-        self.state.assign_add(ops.segment_sum(values, slots, num_segments=self._size))
+        self.state.assign_add(_sum_by_slot(values, slots, self._size))
 
     def result(self) -> dict[str, Any]:
         """Averaged F1, precision, recall (exact up to float rounding) and the binned ROC AUC
@@ -509,6 +509,16 @@ def _logit_of(p: Any) -> Any:
 def _divide(numerator: Any, denominator: Any, xp: Any) -> Any:
     safe = xp.where(denominator == 0, xp.ones_like(denominator), denominator)
     return xp.where(denominator == 0, xp.zeros_like(numerator), numerator / safe)
+
+
+def _sum_by_slot(values: Any, slots: Any, size: int) -> Any:
+    """`values` summed by slot into a vector of `size`, in the values' dtype. On torch,
+    `torch.bincount`: Keras' `segment_sum` there adds in float32 (and takes several ops)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.bincount(slots, weights=values, minlength=size)
+    return ops.segment_sum(values, slots, num_segments=size)
 
 
 def _read(variable: Any) -> np.ndarray:
