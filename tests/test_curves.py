@@ -109,13 +109,13 @@ def test_macro_roc_curve_of_no_defined_class_is_nan() -> None:
     assert np.isnan(macro.auc) and macro.label == "macro"
 
 
-def test_macro_roc_curve_is_the_mean_of_np_interp_on_a_fixed_grid() -> None:
+def test_macro_roc_curve_of_short_curves_averages_on_the_union_of_fprs() -> None:
     a = curves.roc_curve(curves.rank(np.array([0, 1, 0, 1], bool),
                                      np.array([0.1, 0.9, 0.6, 0.4]), None), "a")
     b = curves.roc_curve(curves.rank(np.array([1, 0, 0], bool),
                                      np.array([0.8, 0.3, 0.2]), None), "b")
     macro = curves.macro_roc_curve((a, b))
-    grid = np.linspace(0, 1, curves.CURVE_SAMPLES + 1)
+    grid = np.unique(np.r_[a.fpr, b.fpr])
     np.testing.assert_array_equal(macro.fpr, grid)
     np.testing.assert_allclose(macro.tpr, (np.interp(grid, a.fpr, a.tpr)
                                            + np.interp(grid, b.fpr, b.tpr)) / 2, rtol=1e-15)
@@ -136,6 +136,7 @@ def test_macro_roc_curve_of_long_curves_stays_within_a_step_of_the_union_grid_me
         weight = rng.uniform(0.5, 2.0, 10_000) if weighted else None
         rocs.append(curves.roc_curve(curves.rank(truth, score, weight), str(k)))
     macro = curves.macro_roc_curve(tuple(rocs))
+    np.testing.assert_array_equal(macro.fpr, np.linspace(0, 1, curves.CURVE_SAMPLES + 1))
     union = np.unique(np.concatenate([roc.fpr for roc in rocs]))
     assert len(union) > len(macro.fpr)
     exact = sum(np.interp(union, roc.fpr, roc.tpr) for roc in rocs) / 4

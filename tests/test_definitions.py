@@ -135,10 +135,11 @@ def test_multiclass_prediction_is_the_first_highest_score():
                                   [[0, 0, 0], [1, 0, 0], [0, 1, 0]])  # argmax: 0, then 1
 
 
-def test_macro_roc_curve_lies_on_a_fixed_grid_and_its_auc_is_roc_auc():
+def test_macro_roc_curve_auc_is_roc_auc_and_large_curves_use_a_fixed_grid():
     """scikit-learn's recipe averages on the union of every class's false positive rates (a
-    grid that grows with the data) and its area differs slightly from the mean of the class
-    AUCs; ours is sampled at 4,001 rates and labelled with `roc_auc` itself."""
+    grid that grows with the data), and the area under it differs slightly from the mean of
+    the class AUCs. Ours uses that union while the class curves have at most 4,001 points
+    together, 4,001 evenly spaced rates beyond, and is labelled with `roc_auc` itself."""
     rng = np.random.default_rng(5)
     labels = rng.integers(0, 3, 60)
     scores = rng.dirichlet(np.ones(3), 60)
@@ -147,10 +148,15 @@ def test_macro_roc_curve_lies_on_a_fixed_grid_and_its_auc_is_roc_auc():
         metrics.roc_auc_score(labels, scores, multi_class="ovr"), rel=1e-12)
     assert result.roc_macro is not None
     assert result.roc_macro.auc == result.roc_auc
-    assert len(result.roc_macro.fpr) == 4001
     union = np.unique(np.concatenate([curve.fpr for curve in result.roc_curves]))
-    union_mean = np.mean([np.interp(union, c.fpr, c.tpr) for c in result.roc_curves], axis=0)
-    assert np.trapezoid(union_mean, union) != pytest.approx(result.roc_auc, rel=1e-6)
+    np.testing.assert_array_equal(result.roc_macro.fpr, union)
+    assert np.trapezoid(result.roc_macro.tpr, union) != pytest.approx(result.roc_auc, rel=1e-6)
+
+    labels = rng.integers(0, 3, 6000)
+    large = evaluate(labels, rng.dirichlet(np.ones(3), 6000))
+    assert sum(len(curve.fpr) for curve in large.roc_curves) > 4001
+    np.testing.assert_array_equal(large.roc_macro.fpr, np.linspace(0, 1, 4001))
+    assert large.roc_macro.auc == large.roc_auc
 
 
 def test_micro_roc_curve_beyond_8000_distinct_scores_is_sampled():

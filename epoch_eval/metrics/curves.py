@@ -288,20 +288,23 @@ def _area(fps: np.ndarray, tps: np.ndarray, chunk: int = 1 << 20) -> float:
 
 
 def macro_roc_curve(curves: tuple[RocCurve, ...]) -> RocCurve:
-    """The mean of the defined per-class ROC curves, at `CURVE_SAMPLES + 1` evenly spaced
-    false positive rates, with the mean of their AUCs.
+    """The mean of the defined per-class ROC curves, with the mean of their AUCs.
 
-    This is scikit-learn's recipe (`np.interp` of each curve, averaged) on a fixed grid
-    instead of the union of every class's false positive rates, which grows with the data
-    (millions of points on a large validation set, for a curve drawn on a thousand pixels).
-    Its `auc` is the mean of the per-class AUCs, `roc_auc_score(average="macro")`: the value
-    `Evaluation.roc_auc` holds.
+    This is scikit-learn's recipe (`np.interp` of each curve, averaged) on the union of the
+    classes' false positive rates while their curves have at most `CURVE_SAMPLES + 1` points
+    together; beyond, on `CURVE_SAMPLES + 1` evenly spaced rates, as the union grows with the
+    data (millions of points on a large validation set, for a curve drawn on a thousand
+    pixels). Its `auc` is the mean of the per-class AUCs, `roc_auc_score(average="macro")`:
+    the value `Evaluation.roc_auc` holds (the area under the averaged curve differs slightly).
     """
     defined = [curve for curve in curves if not np.isnan(curve.auc)]
     if not defined:
         nothing = frozen_array(np.array([np.nan]))
         return RocCurve("macro", nothing, nothing, frozen_array(np.zeros(0)), float("nan"))
-    grid = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)
+    if sum(len(curve.fpr) for curve in defined) <= CURVE_SAMPLES + 1:
+        grid = np.unique(np.concatenate([curve.fpr for curve in defined]))
+    else:
+        grid = np.linspace(0.0, 1.0, CURVE_SAMPLES + 1)
     mean_tpr = np.zeros_like(grid)
     for curve in defined:
         mean_tpr += np.interp(grid, curve.fpr, curve.tpr)
