@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 import keras
@@ -21,6 +20,7 @@ from epoch_eval.callback.predictions import (
     predict_batches,
 )
 from epoch_eval.callback.tally import LOG_KEYS, Tally
+from epoch_eval.callback.tally_steps import unwrap_steps, wrap_steps
 from epoch_eval.callback.validation_data import Batch, ValidationData
 from epoch_eval.metrics.binned import evaluate_binned
 from epoch_eval.metrics.evaluate import evaluate
@@ -188,7 +188,7 @@ class TallySource:
         self._weighted = any(metric is self.tally for metric in weighted)
         self._warned_no_validation = False
         self._checked_weights = False
-        _wrap_steps(model, self.tally)
+        wrap_steps(model, self.tally)
 
     def epoch_begin(self) -> None:
         self.tally.skipping_training_pass = not self.tally.count_training
@@ -198,7 +198,7 @@ class TallySource:
 
     def end(self, model: keras.Model) -> None:
         self.tally.skipping_training_pass = False
-        _unwrap_steps(model)
+        unwrap_steps(model)
 
     def evaluation(self, model: keras.Model, logs: dict | None) -> Evaluation | None:
         if logs is not None and not any(key.startswith("val_") for key in logs):
@@ -248,44 +248,6 @@ class TallySource:
                 "only to metrics in compile(weighted_metrics=...): the Tally counts every row "
                 "once. Compile it with weighted_metrics=[tally] to weight its counts.",
                 UserWarning, stacklevel=4)
-
-
-def _wrap_steps(model: keras.Model, tally: Tally) -> None:
-    """Rebuild the model's step functions around the tally: the training step inside
-    `tally.pause()` (unless it counts training) and the validation step inside `tally.hush()`.
-    Traced once (TensorFlow, JAX) or run each time (torch), the training step then neither
-    counts nor computes the tally, and the validation step only counts."""
-    unwrapped = _unwrap_steps(model)
-    if not tally.count_training:
-        _wrap_step(model, "train_step", tally.pause)
-    if unwrapped or not tally.count_training:
-        model.make_train_function(force=True)  # fit made it before calling back
-    _wrap_step(model, "test_step", tally.hush)
-    model.test_function = None  # evaluate() makes it again
-
-
-def _wrap_step(model: keras.Model, name: str,
-               context: Callable[[], AbstractContextManager[None]]) -> None:
-    original = getattr(model, name)
-
-    def step(*args: Any, **kwargs: Any) -> Any:
-        with context():
-            return original(*args, **kwargs)
-
-    step.epoch_eval_wraps = original  # type: ignore[attr-defined]
-    setattr(model, name, step)
-
-
-def _unwrap_steps(model: keras.Model) -> bool:
-    """Undo `_wrap_steps` (the next fit or evaluate makes its step functions again); return
-    whether the training step was wrapped."""
-    unwrapped = []
-    for name, function in (("train_step", "train_function"), ("test_step", "test_function")):
-        if getattr(vars(model).get(name), "epoch_eval_wraps", None) is not None:
-            delattr(model, name)
-            setattr(model, function, None)
-            unwrapped.append(name)
-    return "train_step" in unwrapped
 
 
 def _compiled_metrics(model: keras.Model) -> tuple[list[Any], list[Any]]:
