@@ -3,7 +3,6 @@ CPU devices (they must be configured before TensorFlow runs any op). Prints a JS
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -15,42 +14,16 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-import keras  # noqa: E402
-from count_writes import CountWrites  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.metrics import f1_score  # noqa: E402
-
-from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder, Stdout  # noqa: E402
+from distributed_setup import fit_in_predict_mode, small_model  # noqa: E402
 
 
 def main(output: str) -> None:
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
-    x_train, y_train, x_val, y_val = x[:1200], y[:1200], x[1200:], y[1200:]
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(10, activation="softmax")])
+        model = small_model()
         model.compile("adam", "sparse_categorical_crossentropy")
-    printed = io.StringIO()
-    writes = CountWrites()
-    evaluator = EpochEvaluator((x_val, y_val), batch_size=64,
-                               sinks=[HistoryLogs(), PngFolder(output), Stdout(printed), writes])
-    history = model.fit(x_train, y_train, epochs=2, batch_size=64, verbose=0,
-                        callbacks=[evaluator])
-    result = evaluator.evaluate_now()
-    predicted = model.predict(x_val, verbose=0).argmax(axis=1)
-    print(json.dumps({
-        "replicas": strategy.num_replicas_in_sync,
-        "val_f1": history.history["val_f1"],
-        "n_samples": result.n_samples,
-        "n_val": len(y_val),
-        "f1": result.f1,
-        "sklearn_f1": f1_score(y_val, predicted, average="macro"),
-        "files": sorted(os.listdir(output)),
-        "printed_lines": printed.getvalue().count("epoch_eval epoch"),
-        "written_epochs": writes.epochs,
-    }))
+    summary = fit_in_predict_mode(model, output, lambda x: model.predict(x, verbose=0))
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync, **summary}))
 
 
 if __name__ == "__main__":

@@ -13,22 +13,17 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-import keras  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
+from distributed_setup import digits_split, small_model  # noqa: E402
 from sklearn.metrics import confusion_matrix, f1_score  # noqa: E402
 
 from epoch_eval import EpochEvaluator, Tally  # noqa: E402
 
 
 def main() -> None:
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
-    x_train, y_train, x_val, y_val = x[:1200], y[:1200], x[1200:], y[1200:]
+    x_train, y_train, x_val, y_val = digits_split()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(10, activation="softmax")])
+        model = small_model()
         tally = Tally()
         model.compile("adam", "sparse_categorical_crossentropy", metrics=[tally])
     evaluator = EpochEvaluator(tally)
