@@ -15,14 +15,12 @@ import numpy as np
 
 from epoch_eval.metrics import curves
 from epoch_eval.metrics.counting import from_confusion_matrix, from_multilabel_matrix
-from epoch_eval.metrics.evaluate import _mean_defined
+from epoch_eval.metrics.evaluate import assemble_evaluation
 from epoch_eval.metrics.result import (
     Evaluation,
-    PerClassMetrics,
     PrecisionRecallCurve,
     RocCurve,
     Task,
-    frozen_array,
 )
 
 
@@ -100,37 +98,15 @@ def evaluate_binned(counts: BinnedCounts) -> Evaluation:
                                counts.bin_floors) for k, name in enumerate(ranked)]
     roc = tuple(r for r, _ in per_class)
     pr = tuple(p for _, p in per_class)
-    roc_auc, _ = _mean_defined(ranked, [c.auc for c in roc], "roc_auc", "")
-    bound, _ = _mean_defined(ranked, [c.auc_error_bound for c in roc], "roc_auc", "")
-    pr_auc, _ = _mean_defined(ranked, [c.average_precision for c in pr], "pr_auc", "")
-    many = counts.task != "binary"
     micro = None
-    if many:
+    if counts.task != "binary":
         pooled_pos, pooled_neg = counts.positives.sum(axis=0), counts.negatives.sum(axis=0)
         micro = binned_curves("micro", pooled_pos, pooled_neg, counts.bin_floors)[0]
-    return Evaluation(
-        task=counts.task,
-        n_samples=int(counts.n_samples),
-        class_names=names,
-        threshold=counts.threshold,
-        average=counts.average,
-        f1=metrics.average_f1,
-        precision=metrics.average_precision,
-        recall=metrics.average_recall,
-        accuracy=metrics.accuracy,
-        roc_auc=roc_auc,
-        pr_auc=pr_auc,
-        confusion_matrix=frozen_array(_integral(matrix)),
-        per_class=PerClassMetrics(
-            names, *(frozen_array(v) for v in (metrics.precision, metrics.recall, metrics.f1,
-                                               metrics.support)),
-        ),
-        roc_curves=roc,
-        roc_micro=micro,
-        roc_macro=curves.macro_roc_curve(roc) if many else None,
-        pr_curves=pr,
-        roc_auc_error_bound=bound,
-    )
+    evaluation, _ = assemble_evaluation(
+        task=counts.task, n_samples=int(counts.n_samples), class_names=names,
+        threshold=counts.threshold, average=counts.average, counts=metrics,
+        confusion_matrix=_integral(matrix), roc=roc, roc_micro=micro, pr=pr)
+    return evaluation
 
 
 def logit_bin_floors(bins: int, logit_range: float) -> np.ndarray:

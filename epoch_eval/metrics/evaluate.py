@@ -17,6 +17,7 @@ from epoch_eval.metrics.result import (
     PerClassMetrics,
     PrecisionRecallCurve,
     RocCurve,
+    Task,
     frozen_array,
 )
 from epoch_eval.metrics.targets import Targets, to_targets
@@ -76,39 +77,55 @@ def evaluate(
         from_logits=from_logits, sample_weight=sample_weight, class_names=class_names,
     )
     counts = _counting_metrics(targets)
-    many = targets.task != "binary"
     roc_micro, roc, pr = _ranking_curves(targets)
+    evaluation, notes = assemble_evaluation(
+        task=targets.task, n_samples=len(targets.labels), class_names=targets.class_names,
+        threshold=targets.threshold, average=targets.average, counts=counts,
+        confusion_matrix=counts.confusion_matrix, roc=roc, roc_micro=roc_micro, pr=pr)
+    if notes:
+        warnings.warn(" ".join(notes), UserWarning, stacklevel=2)
+    return evaluation
+
+
+def assemble_evaluation(
+    *, task: Task, n_samples: int, class_names: tuple[str, ...], threshold: float,
+    average: str, counts: CountingMetrics, confusion_matrix: np.ndarray,
+    roc: tuple[RocCurve, ...], roc_micro: RocCurve | None, pr: tuple[PrecisionRecallCurve, ...],
+) -> tuple[Evaluation, list[str]]:
+    """The `Evaluation` of counted threshold metrics and per-class curves (exact or binned):
+    the macro means of their ROC AUC, AP and AUC error bound over the classes where each is
+    defined, and the macro ROC curve. Also returns the notes naming the classes left out."""
     labels = [curve.label for curve in roc]
     roc_auc, roc_note = _mean_defined(labels, [c.auc for c in roc], "roc_auc",
                                       "no positive or no negative sample")
     pr_auc, pr_note = _mean_defined(labels, [c.average_precision for c in pr], "pr_auc",
                                     "no positive sample")
-    notes = [note for note in (roc_note, pr_note) if note]
-    if notes:
-        warnings.warn(" ".join(notes), UserWarning, stacklevel=2)
-    return Evaluation(
-        task=targets.task,
-        n_samples=len(targets.labels),
-        class_names=targets.class_names,
-        threshold=targets.threshold,
-        average=targets.average,
+    bound, _ = _mean_defined(labels, [c.auc_error_bound for c in roc], "roc_auc", "")
+    evaluation = Evaluation(
+        task=task,
+        n_samples=n_samples,
+        class_names=class_names,
+        threshold=threshold,
+        average=average,
         f1=counts.average_f1,
         precision=counts.average_precision,
         recall=counts.average_recall,
         accuracy=counts.accuracy,
         roc_auc=roc_auc,
         pr_auc=pr_auc,
-        confusion_matrix=frozen_array(counts.confusion_matrix),
+        confusion_matrix=frozen_array(confusion_matrix),
         per_class=PerClassMetrics(
-            targets.class_names,
+            class_names,
             *(frozen_array(v) for v in (counts.precision, counts.recall, counts.f1,
                                         counts.support)),
         ),
         roc_curves=roc,
         roc_micro=roc_micro,
-        roc_macro=curves.macro_roc_curve(roc) if many else None,
+        roc_macro=curves.macro_roc_curve(roc) if task != "binary" else None,
         pr_curves=pr,
+        roc_auc_error_bound=bound,
     )
+    return evaluation, [note for note in (roc_note, pr_note) if note]
 
 
 def _counting_metrics(targets: Targets) -> CountingMetrics:
