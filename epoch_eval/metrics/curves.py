@@ -170,18 +170,25 @@ def roc_curve(counts: RankedCounts, label: str) -> RocCurve:
     """The ROC curve with scikit-learn's `drop_intermediate=True`, and its AUC."""
     fps, tps = counts.fps, counts.tps
     kept = np.flatnonzero(_corners(fps, tps)) if len(fps) > 2 else np.arange(len(fps))
-    # the curve starts at (0, 0), at an infinite threshold
-    fpr = _after(0.0, fps, kept)
-    tpr = _after(0.0, tps, kept)
-    thresholds = _after(np.inf, counts.thresholds, kept)
+    fpr, tpr, thresholds = _rates_at(counts, kept)
+    defined = counts.positives > 0 and counts.negatives > 0
+    auc = float(np.trapezoid(tpr, fpr)) if defined else float("nan")
+    return RocCurve(label, frozen_array(fpr), frozen_array(tpr), frozen_array(thresholds), auc)
+
+
+def _rates_at(counts: RankedCounts,
+              kept: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False and true positive rates and thresholds at the `kept` points (the last point
+    among them), after the curve's start at (0, 0) and an infinite threshold; a rate whose
+    total is 0 is nan."""
+    fpr = _after(0.0, counts.fps, kept)
+    tpr = _after(0.0, counts.tps, kept)
     for rate in (fpr, tpr):
         if rate[-1] > 0:
             rate /= rate[-1]
         else:
             rate[:] = np.nan
-    defined = counts.positives > 0 and counts.negatives > 0
-    auc = float(np.trapezoid(tpr, fpr)) if defined else float("nan")
-    return RocCurve(label, frozen_array(fpr), frozen_array(tpr), frozen_array(thresholds), auc)
+    return fpr, tpr, _after(np.inf, counts.thresholds, kept)
 
 
 def _after(start: float, values: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -263,14 +270,7 @@ def pooled_roc_curve(counts: RankedCounts, label: str) -> RocCurve:
         np.searchsorted(fps, np.linspace(0.0, negatives, CURVE_SAMPLES + 1)[1:]),
         np.searchsorted(tps, np.linspace(0.0, positives, CURVE_SAMPLES + 1)[1:]),
     ].clip(0, len(fps) - 1))
-    fpr = _after(0.0, fps, kept)
-    tpr = _after(0.0, tps, kept)
-    for rate, total in ((fpr, negatives), (tpr, positives)):
-        if total > 0:
-            rate /= total
-        else:
-            rate[:] = np.nan
-    thresholds = _after(np.inf, counts.thresholds, kept)
+    fpr, tpr, thresholds = _rates_at(counts, kept)
     return RocCurve(label, frozen_array(fpr), frozen_array(tpr), frozen_array(thresholds), auc)
 
 

@@ -21,7 +21,8 @@ def frozen_array(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RocCurve:
-    """One ROC curve, as `sklearn.metrics.roc_curve` returns it (with `drop_intermediate=True`).
+    """One ROC curve, as `sklearn.metrics.roc_curve` returns it (with `drop_intermediate=True`);
+    the micro and macro averages are bounded in size (see the README's Definitions).
 
     Attributes:
         label: what the curve is for: a class name, `"micro"` or `"macro"`.
