@@ -118,12 +118,12 @@ class Tally(keras.metrics.Metric):
             values = ops.ones_like(slots, dtype=self._count_dtype)
         else:
             weight = ops.cast(ops.reshape(sample_weight, (-1, 1)), self._count_dtype)
-            width = self._slots_per_row
+            width = self._layout.slots_per_row
             # every column weighted, but the row counter's, which counts rows
             counter = np.arange(width) == width - 1
             values = ops.reshape(ops.where(counter, ops.ones((), self._count_dtype),
                                            ops.broadcast_to(weight, (rows, width))), (-1,))
-        self.state.assign_add(_sum_by_slot(values, slots, self._size))
+        self.state.assign_add(_sum_by_slot(values, slots, self._layout.size))
 
     def result(self) -> dict[str, Any]:
         """Averaged F1, precision, recall (exact up to float rounding) and the binned ROC AUC
@@ -261,9 +261,7 @@ class Tally(keras.metrics.Metric):
         self._true_width = true_width
         self._pred_width = width
         self._layout = TallyLayout(task, n_classes, self.bins)
-        self._size = self._layout.size
-        self._slots_per_row = self._layout.slots_per_row
-        self.state = self.add_variable((self._size,), "zeros", self._count_dtype, "sum",
+        self.state = self.add_variable((self._layout.size,), "zeros", self._count_dtype, "sum",
                                        "state")
 
     def _ranked_classes(self) -> int:
