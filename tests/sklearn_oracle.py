@@ -206,15 +206,13 @@ def expected(case: Case) -> dict:
                             if both else np.nan)
             aps.append(metrics.average_precision_score(truth, score, sample_weight=weight)
                        if has_weight(weight, truth) else np.nan)
-            roc_curves.append(metrics.roc_curve(truth, score, sample_weight=weight,
-                                                drop_intermediate=True))
+            roc_curves.append(roc_turning_points(truth, score, weight))
             pr_curves.append(metrics.precision_recall_curve(truth, score, sample_weight=weight,
                                                             drop_intermediate=True))
         if case.task != "binary":
             truth = labels if case.task == "multilabel" else np.eye(n_classes)[labels]
             pooled = None if weight is None else np.repeat(weight, n_classes)
-            out["roc_micro"] = metrics.roc_curve(truth.ravel(), scores.ravel(),
-                                                 sample_weight=pooled, drop_intermediate=True)
+            out["roc_micro"] = roc_turning_points(truth.ravel(), scores.ravel(), pooled)
             out["roc_micro_every_point"] = metrics.roc_curve(
                 truth.ravel(), scores.ravel(), sample_weight=pooled, drop_intermediate=False)
     out["roc_auc_per_class"] = np.array(roc_aucs)
@@ -225,6 +223,29 @@ def expected(case: Case) -> dict:
     out["pr_curves"] = pr_curves
     out["n_classes"] = n_classes
     return out
+
+
+def roc_turning_points(truth: np.ndarray, score: np.ndarray,
+                       weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's ROC curve at every threshold (`drop_intermediate=False`) less the points
+    where it runs straight on: the steps before and after the point, in scikit-learn's own
+    cumulative counts, are collinear (`drop_intermediate=True` leaves out only those between
+    equal steps). The first and last thresholds are kept, and the (0, 0) start."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fpr, tpr, thresholds = metrics.roc_curve(truth, score, sample_weight=weight,
+                                                 drop_intermediate=False)
+        _, fps, _, tps, _ = metrics.confusion_matrix_at_thresholds(truth, score,
+                                                                   sample_weight=weight)
+    kept = [0]  # the start
+    for i in range(len(fps)):
+        if 0 < i < len(fps) - 1:
+            before = (fps[i] - fps[i - 1], tps[i] - tps[i - 1])
+            after = (fps[i + 1] - fps[i], tps[i + 1] - tps[i])
+            if before[0] * after[1] == before[1] * after[0]:
+                continue
+        kept.append(i + 1)  # point i of the counts follows the start
+    return fpr[kept], tpr[kept], thresholds[kept]
 
 
 def _nanmean(values: list[float]) -> float:
@@ -239,10 +260,12 @@ def assert_close(actual, desired, what: str) -> None:
 
 
 def check_micro_roc(micro, curve, every_point, samples: int) -> None:
-    """The micro-average ROC curve: scikit-learn's `curve` (drop_intermediate) up to
-    `2 * samples` distinct pooled scores; beyond, points of `every_point` (the curve without
-    dropping) at their thresholds, none more than a step of `1 / samples` in either rate
-    before the next kept point, and the exact AUC."""
+    """The micro-average ROC curve: `curve` (`roc_turning_points`) up to `2 * samples`
+    distinct pooled scores; beyond, at most `2 * samples + 3` points of `every_point` (the
+    curve without dropping) at their thresholds, with the exact AUC, and from one kept point
+    to the next scikit-learn's curve rises by at most `1 / samples` in true positive rate and
+    moves by at most `1 / samples` in false positive rate, but for a horizontal stretch into
+    the next kept point (a straight run of negatives)."""
     fpr, tpr, thresholds = every_point
     if len(fpr) - 1 <= 2 * samples:
         for ours, theirs, name in zip((micro.fpr, micro.tpr, micro.thresholds), curve,
@@ -257,6 +280,8 @@ def check_micro_roc(micro, curve, every_point, samples: int) -> None:
     assert_close(micro.tpr, tpr[where], "micro ROC tpr at the kept points")
     last_kept = np.searchsorted(-micro.thresholds, -thresholds, side="right") - 1
     following = np.minimum(last_kept + 1, len(micro.fpr) - 1)
-    one_step = (fpr == micro.fpr[following]) & (tpr == micro.tpr[following])
-    for ours, theirs in ((micro.fpr, fpr), (micro.tpr, tpr)):
-        assert np.all(one_step | (theirs - ours[last_kept] <= 1 / samples + 1e-12))
+    step = 1 / samples + 1e-12
+    assert np.all(tpr - micro.tpr[last_kept] <= step)
+    near = fpr - micro.fpr[last_kept] <= step
+    into_the_next = np.abs(tpr - micro.tpr[following]) <= 1e-12
+    assert np.all(near | into_the_next)

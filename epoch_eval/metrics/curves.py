@@ -7,16 +7,19 @@ score form one step of the curve.
 
 from __future__ import annotations
 
-import sys
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from epoch_eval.metrics.descending import Descending, Workspace
 from epoch_eval.metrics.result import PrecisionRecallCurve, RocCurve, frozen_array
 
 CURVE_SAMPLES = 4000
 """The averaged ROC curves' resolution: a step of 1/4000 in false positive rate."""
+
+_CHUNK = 1 << 20
+"""Points of pooled counts (as long as `y_score`) handled at a time, to bound temporaries."""
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,19 @@ class RankedCounts:
         return float(self.fps[-1]) if len(self.fps) else 0.0
 
 
-def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None) -> RankedCounts:
+def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
+         workspace: Workspace | None = None) -> RankedCounts:
     """Sort by decreasing score and count positives and negatives above each threshold.
+
+    With weights, the points inside a run of scores without positive samples are left out
+    (a horizontal stretch of the ROC curve; neither curve keeps them).
 
     Args:
         truth: `(n,)` booleans, True for the positive class.
         score: `(n,)` scores, higher meaning more positive.
         weight: `(n,)` non-negative sample weights, or None. Zero-weight samples are left out,
             as scikit-learn does.
+        workspace: work arrays to reuse (one per thread), when ranking class after class.
     """
     if weight is None:
         return count_ranks(score, score[truth])
@@ -57,40 +65,9 @@ def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None) -> Ran
     if len(score) == 0:
         empty = np.zeros(0)
         return RankedCounts(empty, empty, empty)
-    order, ends = _descending_runs(score)
-    negative_weight = weight[order]
-    positive_weight = negative_weight * truth[order]
-    negative_weight -= positive_weight
-    tps = np.cumsum(positive_weight, out=positive_weight)[ends]
-    fps = np.cumsum(negative_weight, out=negative_weight)[ends]
-    return RankedCounts(fps, tps, score[order[ends]])
-
-
-def _descending_runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An order of `values` from the highest down, and where each run of equal values ends
-    in it. The order inside a run is irrelevant to every caller (only sums at the run's end
-    are kept), so float32 and float16 values are sorted as 64-bit keys, the value's bits made
-    orderable in the high half and the position in the low half (NumPy sorts those several
-    times faster than `argsort` sorts floats); float64 values by `argsort`."""
-    n = len(values)
-    if values.dtype not in (np.float32, np.float16) or n >= 2**32 or sys.byteorder != "little":
-        order = np.argsort(values)[::-1]
-        sorted_values = values[order]
-        return order, np.r_[np.flatnonzero(sorted_values[1:] != sorted_values[:-1]), n - 1]
-    keys = np.empty(n, dtype=np.uint64)
-    halves = keys.view(np.uint32)  # per key: the low half, then the high half
-    high = halves[1::2]
-    # adding 0.0 turns -0.0 into 0.0, which must tie with it
-    np.add(values, np.float32(0.0), out=high.view(np.float32), dtype=np.float32)
-    if n and values.min() < 0:  # negative floats order backwards, below the positive ones
-        negative = high >= np.uint32(1 << 31)
-        np.invert(high, out=high, where=negative)
-        np.bitwise_or(high, np.uint32(1 << 31), out=high, where=~negative)
-    halves[0::2] = np.arange(n, dtype=np.uint32)
-    keys.sort()
-    high = halves[1::2][::-1]
-    ends = np.append(np.flatnonzero(high[1:] != high[:-1]), n - 1)
-    return halves[0::2][::-1].astype(np.intp), ends
+    ranked = Descending.of(score, truth, workspace or Workspace())
+    fps, tps, at = ranked.turning_counts(weight)
+    return RankedCounts(fps, tps, ranked.scores_at(at).astype(score.dtype))
 
 
 def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts:
@@ -129,47 +106,16 @@ def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts
     return RankedCounts(fps, tps, values[::-1])
 
 
-class PooledCounts:
-    """The weighted counts of every `(sample, class)` pair pooled (the micro average), summed
-    from each class's `RankedCounts` instead of sorting the pooled scores with their weights.
-
-    `add()` keeps each class's weight of positives and negatives at each of its distinct
-    scores (it may be called from several threads); `ranked()` sorts those scores together
-    once, sums the weights of equal scores and accumulates them from the highest score down.
-    """
-
-    def __init__(self) -> None:
-        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._lock = threading.Lock()
-
-    def add(self, counts: RankedCounts) -> None:
-        """Add one class's counts."""
-        part = (counts.thresholds, np.diff(counts.tps, prepend=0.0),
-                np.diff(counts.fps, prepend=0.0))
-        with self._lock:
-            self._parts.append(part)
-
-    def ranked(self) -> RankedCounts:
-        """The pooled `RankedCounts`."""
-        scores = np.concatenate([scores for scores, _, _ in self._parts])
-        if len(scores) == 0:  # every weight is 0
-            empty = np.zeros(0)
-            return RankedCounts(empty, empty, empty)
-        order, ends = _descending_runs(scores)  # ties in any order: their weights are summed
-        sums = []
-        for column in (1, 2):
-            weights = np.concatenate([part[column] for part in self._parts])[order]
-            np.cumsum(weights, out=weights)
-            sums.append(weights[ends])
-            del weights
-        tps, fps = sums
-        return RankedCounts(fps, tps, scores[order[ends]])
-
-
 def roc_curve(counts: RankedCounts, label: str) -> RocCurve:
-    """The ROC curve with scikit-learn's `drop_intermediate=True`, and its AUC."""
+    """The ROC curve through the points where it turns, and its AUC.
+
+    A point is left out where the curve runs straight on through it (the steps before and
+    after it are collinear): the points scikit-learn's `drop_intermediate=True` leaves out,
+    and also those inside a straight run of steps of unequal sizes, which it keeps (weighted
+    or tied samples). The polyline and the AUC are the same.
+    """
     fps, tps = counts.fps, counts.tps
-    kept = np.flatnonzero(_corners(fps, tps)) if len(fps) > 2 else np.arange(len(fps))
+    kept = np.flatnonzero(_turns(fps, tps)) if len(fps) > 2 else np.arange(len(fps))
     fpr, tpr, thresholds = _rates_at(counts, kept)
     defined = counts.positives > 0 and counts.negatives > 0
     auc = float(np.trapezoid(tpr, fpr)) if defined else float("nan")
@@ -199,18 +145,18 @@ def _after(start: float, values: np.ndarray, kept: np.ndarray) -> np.ndarray:
     return out
 
 
-def _corners(fps: np.ndarray, tps: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
-    """Where the ROC curve turns: scikit-learn's `np.diff(fps, 2) or np.diff(tps, 2)`, with the
-    first and last points kept. Computed a chunk at a time, as the micro average's counts
-    are as long as `y_score`."""
-    corners = np.ones(len(fps), dtype=bool)
-    turns = corners[1:-1]
-    turns[:] = False
-    for start in range(0, len(turns), chunk):
-        for cumulative in (fps, tps):
-            step = np.diff(cumulative[start:start + chunk + 2])
-            turns[start:start + chunk] |= step[1:] != step[:-1]  # a - b != 0 iff a != b
-    return corners
+def _turns(fps: np.ndarray, tps: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Where the ROC curve turns: the steps before and after a point are not collinear (their
+    cross product is not 0); the first and last points are kept. Computed a chunk at a time,
+    as the micro average's counts are as long as `y_score`. Integer counts are multiplied in
+    int64, exactly."""
+    wide = np.dtype(np.int64 if np.issubdtype(fps.dtype, np.integer) else np.float64)
+    turns = np.ones(len(fps), dtype=bool)
+    for start in range(0, len(fps) - 2, chunk):
+        df = np.diff(fps[start:start + chunk + 2].astype(wide, copy=False))
+        dt = np.diff(tps[start:start + chunk + 2].astype(wide, copy=False))
+        np.not_equal(df[:-1] * dt[1:], dt[:-1] * df[1:], out=turns[start + 1:start + len(df)])
+    return turns
 
 
 def precision_recall_curve(counts: RankedCounts, label: str) -> PrecisionRecallCurve:
@@ -253,38 +199,119 @@ def pooled_roc_curve(counts: RankedCounts, label: str) -> RocCurve:
     """The ROC curve of pooled counts (the micro average), as long as `y_score` at most.
 
     Up to `2 * CURVE_SAMPLES` points it is `roc_curve` exactly. Beyond, its AUC is still
-    computed from every point, but the curve keeps only the points where the false or the true
-    positive rate first reaches each multiple of `1 / CURVE_SAMPLES` (and the ends): a
-    polyline within about `1.5 / CURVE_SAMPLES` of the whole curve, a tenth of a pixel of a
-    chart. A curve of millions of points costs time and memory at every epoch and shows no
-    more.
+    computed from every point, but the curve keeps only its ends and, for each multiple of
+    `1 / CURVE_SAMPLES`, the first point where the false or the true positive rate reaches it
+    among the points where the curve can turn (a run of negatives is one straight step): a
+    polyline within `1 / CURVE_SAMPLES` of the whole curve, a tenth of a pixel of a chart. A
+    curve of millions of points costs time and memory at every epoch and shows no more.
     """
-    fps, tps = counts.fps, counts.tps
-    if len(fps) <= 2 * CURVE_SAMPLES:
+    n = len(counts.fps)
+    if n <= 2 * CURVE_SAMPLES:
         return roc_curve(counts, label)
-    negatives, positives = counts.negatives, counts.positives
-    defined = positives > 0 and negatives > 0
-    auc = _area(fps, tps) / (positives * negatives) if defined else float("nan")
-    kept = np.unique(np.r_[
-        0, len(fps) - 1,
-        np.searchsorted(fps, np.linspace(0.0, negatives, CURVE_SAMPLES + 1)[1:]),
-        np.searchsorted(tps, np.linspace(0.0, positives, CURVE_SAMPLES + 1)[1:]),
-    ].clip(0, len(fps) - 1))
-    fpr, tpr, thresholds = _rates_at(counts, kept)
-    return RocCurve(label, frozen_array(fpr), frozen_array(tpr), frozen_array(thresholds), auc)
+    sampler = _SampledRoc(counts.negatives, counts.positives)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        at = start + np.flatnonzero(_can_turn(counts.tps, start, stop))
+        sampler.add(counts.fps[at], counts.tps[at], at, stop == n)
+    return sampler.curve(label, counts.thresholds.__getitem__)
 
 
-def _area(fps: np.ndarray, tps: np.ndarray, chunk: int = 1 << 20) -> float:
-    """The area of the trapezoids from (0, 0) through every `(fps, tps)` point, in the counts'
-    own units; a chunk at a time, as pooled counts are as long as `y_score`."""
-    area, last_fps, last_tps = 0.0, 0.0, 0.0
-    for start in range(0, len(fps), chunk):
-        f = fps[start:start + chunk].astype(np.float64)
-        t = tps[start:start + chunk].astype(np.float64)
-        width = np.diff(f, prepend=last_fps)
-        area += float(np.sum(width * (t + np.r_[last_tps, t[:-1]]))) / 2
-        last_fps, last_tps = f[-1], t[-1]
-    return area
+def _can_turn(tps: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Which of the points `start` to `stop` end a step up of `tps` or come just before one,
+    the first and last point included; the others lie inside a stretch of negatives."""
+    low, high = max(start - 1, 0), min(stop + 1, len(tps))
+    window = tps[low:high]
+    grows = np.ones(stop - start + 1, dtype=bool)  # grows[i]: the step into point start + i
+    offset = low + 1 - start
+    np.not_equal(window[1:], window[:-1], out=grows[offset:offset + len(window) - 1])
+    return grows[:-1] | grows[1:]
+
+
+def weighted_pooled_roc_curve(truth: np.ndarray, scores: np.ndarray, weight: np.ndarray,
+                              label: str) -> RocCurve:
+    """`pooled_roc_curve` of the weighted `(n, C)` scores (the micro average), each score of
+    row i weighing `weight[i]`.
+
+    The pooled scores are sorted once with their rows and positive flags (see `Descending`);
+    their weights are summed a chunk of whole runs of ties at a time, at the points where the
+    curve can turn (`Descending.turning_counts`), and reduced to the kept points and the area
+    as they go, so that no array as long as `y_score` is made but the sort's.
+    """
+    keep = weight != 0
+    if not keep.all():
+        truth, scores, weight = truth[keep], scores[keep], weight[keep]
+    positives = float(np.sum(weight * truth.sum(axis=1)))
+    negatives = float(weight.sum()) * scores.shape[1] - positives
+    workspace = Workspace()
+    ranked = Descending.of(scores, truth, workspace)
+    n = len(ranked)
+    if n == 0:
+        empty = np.zeros(0)
+        return roc_curve(RankedCounts(empty, empty, empty), label)
+    sampler = (_SampledRoc(negatives, positives)
+               if ranked.distinct() > 2 * CURVE_SAMPLES else None)
+    points: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    start, carry = 0, (0.0, 0.0)
+    while start < n:  # chunks of whole runs of ties
+        stop = ranked.run_boundary(start + _CHUNK)
+        fps, tps, at = ranked.turning_counts(weight, start, stop, carry)
+        carry = (fps[-1], tps[-1])
+        if sampler is None:
+            points.append((fps, tps, at))
+        else:
+            sampler.add(fps, tps, at, stop == n)
+        start = stop
+    if sampler is not None:
+        return sampler.curve(label, ranked.scores_at)
+    fps, tps, at = (np.concatenate(column) for column in zip(*points, strict=True))
+    return roc_curve(RankedCounts(fps, tps, ranked.scores_at(at)), label)
+
+
+class _SampledRoc:
+    """A sampled pooled ROC curve, fed its points a chunk at a time from the highest score
+    down: it keeps the points where a rate first reaches each multiple of
+    `1 / CURVE_SAMPLES` of its total (and the ends), and sums the exact area under all of
+    them."""
+
+    def __init__(self, negatives: float, positives: float) -> None:
+        self._grids = (np.linspace(0.0, negatives, CURVE_SAMPLES + 1)[1:],
+                       np.linspace(0.0, positives, CURVE_SAMPLES + 1)[1:])
+        self._last: tuple[float, float] | None = None  # the previous chunk's last point
+        self._area = 0.0
+        self._kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, fps: np.ndarray, tps: np.ndarray, positions: np.ndarray | int,
+            last: bool) -> None:
+        """Take the next points, at these `positions` of the ranking (an int: the first of
+        consecutive positions); `last` marks the final chunk."""
+        if len(fps) == 0:
+            return
+        f, t = fps.astype(np.float64, copy=False), tps.astype(np.float64, copy=False)
+        before_f, before_t = (0.0, 0.0) if self._last is None else self._last
+        self._area += float(np.sum(np.diff(f, prepend=before_f)
+                                   * (t + np.r_[before_t, t[:-1]]))) / 2
+        previous = (-np.inf, -np.inf) if self._last is None else self._last
+        reached = [np.searchsorted(cumulative, grid[(grid > below) & (grid <= cumulative[-1])])
+                   for cumulative, grid, below in zip((f, t), self._grids, previous,
+                                                       strict=True)]
+        ends = ([0] if self._last is None else []) + ([len(f) - 1] if last else [])
+        kept = np.unique(np.concatenate([np.asarray(ends, dtype=np.intp), *reached]))
+        at = positions + kept if isinstance(positions, int) else positions[kept]
+        self._kept.append((fps[kept], tps[kept], at))
+        self._last = (f[-1], t[-1])
+
+    def curve(self, label: str,
+              thresholds_at: Callable[[np.ndarray], np.ndarray]) -> RocCurve:
+        """The sampled curve, with its thresholds read at the kept positions, and its exact
+        AUC."""
+        fps, tps, at = (np.concatenate(part) for part in zip(*self._kept, strict=True))
+        counts = RankedCounts(fps, tps, thresholds_at(at))
+        negatives, positives = counts.negatives, counts.positives
+        defined = positives > 0 and negatives > 0
+        auc = self._area / (positives * negatives) if defined else float("nan")
+        fpr, tpr, thresholds = _rates_at(counts, np.arange(len(fps)))
+        return RocCurve(label, frozen_array(fpr), frozen_array(tpr), frozen_array(thresholds),
+                        auc)
 
 
 def macro_roc_curve(curves: tuple[RocCurve, ...]) -> RocCurve:

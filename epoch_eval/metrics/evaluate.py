@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ import numpy as np
 
 from epoch_eval.metrics import curves
 from epoch_eval.metrics.counting import CountingMetrics, multilabel_counts, single_label_counts
+from epoch_eval.metrics.descending import Workspace
 from epoch_eval.metrics.result import (
     Evaluation,
     PerClassMetrics,
@@ -147,23 +149,18 @@ def _ranking_curves(
     """The micro-average ROC curve (None for binary), and each class's ROC and PR curves from
     one sort per class (binary: the positive class only)."""
     weight = targets.sample_weight
-    # With weights the micro average is summed from the classes' counts, as sorting the pooled
-    # scores with their weights (an argsort) costs more than all the classes together.
-    pooled = (curves.PooledCounts()
-              if weight is not None and targets.task != "binary" else None)
+    thread = threading.local()  # a workspace per thread, reused from class to class
 
     def class_curves(item: tuple[str, np.ndarray, np.ndarray]):
         name, truth, score = item
-        counts = curves.rank(truth, score, weight)
-        if pooled is not None:
-            pooled.add(counts)
+        if not hasattr(thread, "workspace"):
+            thread.workspace = Workspace()
+        counts = curves.rank(truth, score, weight, thread.workspace)
         return curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name)
 
-    # Without weights the micro average comes first, alone: its pooled counts, as long as
-    # `y_score`, are the largest temporary, and running it beside the classes would add the
-    # two peaks of memory.
-    micro = (_micro_roc_curve(targets)
-             if targets.task != "binary" and pooled is None else None)
+    # The micro average comes first, alone: its sort of the pooled scores is the largest
+    # temporary, and running it beside the classes would add the two peaks of memory.
+    micro = _micro_roc_curve(targets) if targets.task != "binary" else None
     classes = list(_one_vs_rest(targets))
     threads = min(MAX_THREADS, os.cpu_count() or 1, len(classes))
     if threads == 1 or targets.scores.size < THREADS_FROM_SCORES:
@@ -171,8 +168,6 @@ def _ranking_curves(
     else:
         with ThreadPoolExecutor(threads) as pool:
             per_class = list(pool.map(class_curves, classes))
-    if pooled is not None:
-        micro = curves.pooled_roc_curve(pooled.ranked(), "micro")
     return micro, tuple(roc for roc, _ in per_class), tuple(pr for _, pr in per_class)
 
 
@@ -187,14 +182,15 @@ def _one_vs_rest(targets: Targets) -> Iterator[tuple[str, np.ndarray, np.ndarray
 
 
 def _micro_roc_curve(targets: Targets) -> RocCurve:
-    """ROC over every (sample, class) pair pooled, as scikit-learn's micro average (without
-    weights; with weights, see `curves.PooledCounts`)."""
+    """ROC over every (sample, class) pair pooled, as scikit-learn's micro average."""
     scores, labels = targets.scores, targets.labels
     if targets.task == "multilabel":
         truth = labels
     else:
         truth = np.zeros(scores.shape, dtype=bool)
         truth[np.arange(len(labels)), labels] = True
+    if targets.sample_weight is not None:
+        return curves.weighted_pooled_roc_curve(truth, scores, targets.sample_weight, "micro")
     return curves.pooled_roc_curve(curves.count_ranks(scores, scores[truth]), "micro")
 
 
