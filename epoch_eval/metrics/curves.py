@@ -153,8 +153,8 @@ def _turns(fps: np.ndarray, tps: np.ndarray, chunk: int = 1 << 20) -> np.ndarray
     wide = np.dtype(np.int64 if np.issubdtype(fps.dtype, np.integer) else np.float64)
     turns = np.ones(len(fps), dtype=bool)
     for start in range(0, len(fps) - 2, chunk):
-        df = np.diff(fps[start:start + chunk + 2].astype(wide, copy=False))
-        dt = np.diff(tps[start:start + chunk + 2].astype(wide, copy=False))
+        df: np.ndarray = np.diff(fps[start:start + chunk + 2].astype(wide, copy=False))
+        dt: np.ndarray = np.diff(tps[start:start + chunk + 2].astype(wide, copy=False))
         np.not_equal(df[:-1] * dt[1:], dt[:-1] * df[1:], out=turns[start + 1:start + len(df)])
     return turns
 
