@@ -222,3 +222,30 @@ def test_counts_without_weights_equal_counts_with_unit_weights() -> None:
     np.testing.assert_array_equal(unweighted.fps, weighted.fps)
     np.testing.assert_array_equal(unweighted.tps, weighted.tps)
     np.testing.assert_array_equal(unweighted.thresholds, weighted.thresholds)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("distinct", [None, 500, 2])
+def test_micro_roc_curve_in_small_chunks(monkeypatch, weighted, distinct) -> None:
+    """The pooled counts are reduced a chunk at a time (chunks of whole runs of ties, with
+    weights); with chunks of 37 and 50 samples, runs of ties across chunks (2 distinct
+    scores: runs of 6,000, longer than the search window for a run's end) and both the
+    exact and the sampled curve, the result is still scikit-learn's."""
+    monkeypatch.setattr(curves, "_CHUNK", 37)
+    monkeypatch.setattr(curves, "CURVE_SAMPLES", 50)
+    rng = np.random.default_rng(7)
+    n, n_classes = 3000, 4
+    labels = rng.integers(0, n_classes, n)
+    scores = rng.random((n, n_classes)).astype(np.float32)
+    scores[np.arange(n), labels] += 0.3
+    if distinct is not None:
+        scores = np.round(scores * (distinct - 1) / 1.3) / (distinct - 1)
+    weight = rng.choice(WEIGHT_VALUES[1:], size=n) if weighted else None
+    result = evaluate(labels, scores, task="multiclass", sample_weight=weight)
+    truth = np.eye(n_classes, dtype=bool)[labels].ravel()
+    pooled_weight = None if weight is None else np.repeat(weight, n_classes)
+    every_point = metrics.roc_curve(truth, scores.ravel(), sample_weight=pooled_weight,
+                                    drop_intermediate=False)
+    assert (len(every_point[0]) - 1 > 100) == (distinct != 2)
+    check_micro_roc(result.roc_micro, roc_turning_points(truth, scores.ravel(), pooled_weight),
+                    every_point, 50)

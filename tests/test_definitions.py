@@ -176,3 +176,28 @@ def test_micro_roc_curve_beyond_8000_distinct_scores_is_sampled():
     check_micro_roc(small.roc_micro, metrics.roc_curve(truth[:4000], scores[:1000].ravel()),
                     metrics.roc_curve(truth[:4000], scores[:1000].ravel(),
                                       drop_intermediate=False), 4000)
+
+
+def test_roc_curves_leave_out_the_points_where_the_curve_runs_straight_on():
+    """scikit-learn keeps the points between unequal collinear steps; ours are the same
+    polyline, with the same AUC, without them."""
+    # weights: a horizontal stretch of negatives weighing 1, 2 and 3
+    truth, scores = np.array([1, 0, 0, 0, 1]), np.array([0.9, 0.8, 0.7, 0.6, 0.1])
+    weight = np.array([1.0, 1.0, 2.0, 3.0, 1.0])
+    theirs = metrics.roc_curve(truth, scores, sample_weight=weight)
+    np.testing.assert_array_equal(theirs[2], [np.inf, 0.9, 0.8, 0.7, 0.6, 0.1])
+    ours = evaluate(truth, scores, sample_weight=weight).roc_curves[0]
+    np.testing.assert_array_equal(ours.thresholds, [np.inf, 0.9, 0.6, 0.1])
+    np.testing.assert_array_equal(ours.fpr, [0, 0, 1, 1])
+    np.testing.assert_array_equal(ours.tpr, [0, 0.5, 0.5, 1])
+    assert ours.auc == metrics.roc_auc_score(truth, scores, sample_weight=weight) == 0.5
+    # ties: diagonal steps of 1, 2 and 1 samples of each class, on one line
+    truth = np.array([0, 1, 1, 0, 1, 0, 1, 1, 0, 0])
+    scores = np.array([0.5, 0.5, 0.8, 0.2, 0.5, 0.8, 0.2, 0.9, 0.5, 0.1])
+    fpr, tpr, _ = metrics.roc_curve(truth, scores)
+    np.testing.assert_allclose(np.c_[fpr, tpr][2:4], [[0.2, 0.4], [0.6, 0.8]])
+    ours = evaluate(truth, scores).roc_curves[0]
+    np.testing.assert_allclose(np.c_[ours.fpr, ours.tpr], [[0, 0], [0, 0.2], [0.8, 1], [1, 1]])
+    on_ours = np.interp(fpr[1:], ours.fpr[1:], ours.tpr[1:])  # past the vertical start
+    np.testing.assert_allclose(on_ours, tpr[1:], rtol=1e-12)
+    assert ours.auc == pytest.approx(metrics.roc_auc_score(truth, scores), rel=1e-12)

@@ -1,8 +1,9 @@
 """ROC and precision-recall curves, their AUC and average precision, from one sort per class.
 
-Every value is defined exactly as in `sklearn.metrics` (`roc_curve`, `roc_auc_score`,
+Every value is defined as in `sklearn.metrics` (`roc_curve`, `roc_auc_score`,
 `precision_recall_curve`, `average_precision_score`), ties included: all samples that share a
-score form one step of the curve.
+score form one step of the curve. ROC curves leave out every collinear point, and the
+averaged ROC curves are bounded in size (the README's Definitions).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class RankedCounts:
-    """Cumulative weighted false and true positives at each distinct score, highest first.
+    """Cumulative weighted false and true positives at each distinct score, highest first,
+    or only at those where a curve can turn (see `Descending.turning_counts`).
 
     Without weights the counts are integers; `thresholds` keeps the dtype of the scores. The
     curves made from them are float64.

@@ -21,8 +21,10 @@ def frozen_array(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RocCurve:
-    """One ROC curve, as `sklearn.metrics.roc_curve` returns it (with `drop_intermediate=True`);
-    the micro and macro averages are bounded in size (see the README's Definitions).
+    """One ROC curve, the points of `sklearn.metrics.roc_curve` where the curve turns (it
+    leaves out every collinear point, where scikit-learn's `drop_intermediate=True` leaves out
+    those between equal steps); the micro and macro averages are bounded in size (see the
+    README's Definitions).
 
     Attributes:
         label: what the curve is for: a class name, `"micro"` or `"macro"`.
