@@ -56,8 +56,7 @@ class Descending:
         """Rank `scores`, 1-D, or `(n, C)` pooled (every score of row i has row i), with the
         booleans `truth` of the same shape."""
         rows = len(scores)
-        if (scores.dtype in (np.float32, np.float16) and rows < 2**31
-                and scores.size < 2**32 and sys.byteorder == "little"):
+        if scores.dtype in (np.float32, np.float16) and rows < 2**31 and sys.byteorder == "little":
             return cls._by_keys(scores, truth, workspace)
         flag = 1 << 63
         payload = np.empty(scores.shape, dtype=np.uint64)
