@@ -270,10 +270,10 @@ def weighted_pooled_roc_curve(truth: np.ndarray, scores: np.ndarray, weight: np.
 
 
 class _SampledRoc:
-    """A sampled pooled ROC curve, fed its points a chunk at a time from the highest score
-    down: it keeps the points where a rate first reaches each multiple of
-    `1 / CURVE_SAMPLES` of its total (and the ends), and sums the exact area under all of
-    them."""
+    """A sampled pooled ROC curve, fed the points where it can turn a chunk at a time from the
+    highest score down: among them it keeps the first where a rate reaches each multiple of
+    `1 / CURVE_SAMPLES` of its total (and the ends), and sums the exact area under them all
+    (the points left out before lie on straight stretches: the area is the curve's)."""
 
     def __init__(self, negatives: float, positives: float) -> None:
         self._grids = (np.linspace(0.0, negatives, CURVE_SAMPLES + 1)[1:],
@@ -282,10 +282,10 @@ class _SampledRoc:
         self._area = 0.0
         self._kept: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def add(self, fps: np.ndarray, tps: np.ndarray, positions: np.ndarray | int,
+    def add(self, fps: np.ndarray, tps: np.ndarray, positions: np.ndarray,
             last: bool) -> None:
-        """Take the next points, at these `positions` of the ranking (an int: the first of
-        consecutive positions); `last` marks the final chunk."""
+        """Take the next points, at these `positions` of the ranking; `last` marks the final
+        chunk."""
         if len(fps) == 0:
             return
         f, t = fps.astype(np.float64, copy=False), tps.astype(np.float64, copy=False)
@@ -298,8 +298,7 @@ class _SampledRoc:
                                                        strict=True)]
         ends = ([0] if self._last is None else []) + ([len(f) - 1] if last else [])
         kept = np.unique(np.concatenate([np.asarray(ends, dtype=np.intp), *reached]))
-        at = positions + kept if isinstance(positions, int) else positions[kept]
-        self._kept.append((fps[kept], tps[kept], at))
+        self._kept.append((fps[kept], tps[kept], positions[kept]))
         self._last = (f[-1], t[-1])
 
     def curve(self, label: str,
