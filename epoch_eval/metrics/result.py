@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -102,6 +103,21 @@ class Evaluation:
             (for instance the model predicted NaN); None for a normal evaluation.
         roc_auc_error_bound: a certified bound on `|roc_auc - exact value|` when the scores
             were binned (`Tally`); 0 when `roc_auc` is exact.
+        confidence: the confidence level of `intervals` (e.g. 0.95); None when off.
+        intervals: each of `SCALAR_NAMES` -> `(low, high)` Python floats with
+            `low <= value <= high` (nan where the value is nan); None when off.
+        per_class_intervals: `"precision"`, `"recall"`, `"f1"` -> `(C, 2)` arrays of
+            `(low, high)` per class, aligned with `per_class.names`; None when off.
+        churn: the weighted fraction of validation rows (multilabel: row-label pairs) whose
+            predicted label changed since the previous evaluated epoch; None at the first
+            epoch, in tally mode, and when rows cannot be matched.
+        best_threshold: binary: the score threshold that maximises F1 on this set (a float);
+            multilabel: one per label (an array); None for multiclass.
+        f1_at_best_threshold: the F1 at `best_threshold` (optimistic: chosen and measured on
+            the same rows); float or per-label array as `best_threshold`.
+        f1_at_best_threshold_heldout: an honest estimate: the threshold chosen on one half of
+            the rows and F1 measured on the other, both ways, averaged; None where no rows are
+            kept (tally mode).
     """
 
     task: Task
@@ -123,6 +139,13 @@ class Evaluation:
     pr_curves: tuple[PrecisionRecallCurve, ...] = ()
     undefined_reason: str | None = field(default=None)
     roc_auc_error_bound: float = 0.0
+    confidence: float | None = None
+    intervals: Mapping[str, tuple[float, float]] | None = None
+    per_class_intervals: Mapping[str, np.ndarray] | None = None
+    churn: float | None = None
+    best_threshold: float | np.ndarray | None = None
+    f1_at_best_threshold: float | np.ndarray | None = None
+    f1_at_best_threshold_heldout: float | np.ndarray | None = None
 
     @property
     def is_defined(self) -> bool:
