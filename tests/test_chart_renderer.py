@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from epoch_eval import EpochResult, PngFolder, evaluate
-from epoch_eval.sinks import outputs
+from epoch_eval.sinks import outputs, rendering
 from epoch_eval.sinks.outputs import check_distinct_outputs, patterns_overlap
 from epoch_eval.sinks.rendering import ChartRenderer
 
@@ -35,7 +35,9 @@ def fake_png(name, evaluation, epoch):
 
 
 def wait_until_idle(renderer: ChartRenderer, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
+    """Wait (bounded) until the drawing thread has ended: it ends `IDLE_SECONDS` after its
+    last job, or at once when the renderer is closed."""
+    deadline = time.monotonic() + rendering.IDLE_SECONDS + seconds
     while renderer.is_drawing() and time.monotonic() < deadline:
         time.sleep(0.01)
 
@@ -127,12 +129,45 @@ def test_a_failing_chart_and_a_failing_sink_are_warnings(evaluation):
     assert received == [{"roc_curve": b"roc_curve@2"}]
 
 
-def test_the_drawing_thread_ends_when_the_backlog_is_empty(evaluation):
-    renderer = ChartRenderer(fake_png)
-    renderer.charts_of(1, evaluation).request(["roc_curve"], lambda pngs: None)
+def figures_alive() -> list:
+    import gc
+
+    from matplotlib.figure import Figure
+
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, Figure)]
+
+
+def drawing_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "epoch_eval-charts"]
+
+
+def test_the_drawing_thread_ends_with_its_figures_when_the_backlog_is_empty(evaluation,
+                                                                           monkeypatch):
+    monkeypatch.setattr(rendering, "IDLE_SECONDS", 0.2)
+    renderer = ChartRenderer()  # the kept figures of `FastCharts`
+    drawn = threading.Event()
+    renderer.charts_of(1, evaluation).request(["roc_curve"], lambda pngs: drawn.set())
+    assert drawn.wait(60)
+    assert figures_alive()  # kept for the next epoch while the thread waits for it
     wait_until_idle(renderer)  # nobody called close(), as after an interrupted fit
     assert not renderer.is_drawing()
-    assert not [t for t in threading.enumerate() if t.name == "epoch_eval-charts"]
+    assert not drawing_threads()
+    assert figures_alive() == []
+
+
+def test_close_joins_the_drawing_thread_and_frees_its_figures(evaluation, monkeypatch):
+    monkeypatch.setattr(rendering, "IDLE_SECONDS", 60.0)  # it would idle a minute otherwise
+    renderer = ChartRenderer()
+    received: list[dict[str, bytes]] = []
+    renderer.charts_of(1, evaluation).request(["roc_curve", "pr_curve"], received.append)
+    start = time.monotonic()
+    renderer.close()
+    assert time.monotonic() - start < 30
+    assert [sorted(pngs) for pngs in received] == [["pr_curve", "roc_curve"]]
+    assert not renderer.is_drawing()
+    assert not drawing_threads()
+    assert figures_alive() == []
 
 
 def test_nothing_is_drawn_for_an_undefined_epoch():

@@ -103,8 +103,9 @@ def browser():
     except ImportError:
         missing.append("selenium (pip)")
     if missing:
-        message = (f"no headless browser: {', '.join(missing)} missing; install Debian's "
-                   "chromium and chromium-driver and the test extra")
+        message = (f"no headless browser: {', '.join(missing)} missing; install it with "
+                   "`apt-get install chromium chromium-driver` (Debian) and "
+                   "`pip install -e '.[test]'`")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

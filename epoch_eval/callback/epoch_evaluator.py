@@ -188,6 +188,9 @@ class EpochEvaluator(keras.callbacks.Callback):
             if sink.writes_logs:
                 self._write(sink, result)
         self.source.settle_logs(evaluation, logs)
+        for sink in self._active:
+            if not sink.writes_logs and not sink.waits_for_epoch_line:
+                self._write(sink, result)
         self._deferred.append(result)
 
     def _deliver_deferred(self) -> None:
@@ -195,7 +198,7 @@ class EpochEvaluator(keras.callbacks.Callback):
         results, self._deferred = self._deferred, []
         for result in results:
             for sink in self._active:
-                if not sink.writes_logs:
+                if not sink.writes_logs and sink.waits_for_epoch_line:
                     self._write(sink, result)
 
     @staticmethod

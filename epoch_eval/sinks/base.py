@@ -87,8 +87,11 @@ class Sink:
 
     Timing: a sink whose `writes_logs` is True receives the epoch inside `on_epoch_end`, so the
     keys it adds to `result.logs` reach `History` and the callbacks listed after the evaluator.
-    Every other sink receives it just after Keras has printed its own epoch line (at the next
-    `on_epoch_begin`, or `on_train_end`), so what it prints never cuts into the progress bar.
+    A sink whose `waits_for_epoch_line` is True (the default) receives it just after Keras has
+    printed its own epoch line (at the next `on_epoch_begin`, or `on_train_end`), so what it
+    prints never cuts into the progress bar; a `fit` interrupted at that epoch's end never
+    hands it over. Sinks that print nothing (files, TensorBoard) set it False and receive the
+    epoch inside `on_epoch_end`, after the sinks that write logs.
 
     Under a distributed strategy only the chief process calls sinks whose `chief_only` is True
     (the default), so files are written and lines printed once.
@@ -103,6 +106,7 @@ class Sink:
 
     chief_only: ClassVar[bool] = True
     writes_logs: ClassVar[bool] = False
+    waits_for_epoch_line: ClassVar[bool] = True
     chart_backlog: int | None = None
     """Epochs whose charts may wait to be drawn before training waits for them (the evaluator
     uses the smallest of its sinks' values); None: no preference."""

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from epoch_eval.atomic_file import write_atomically
 from epoch_eval.charts.render import CHART_NAMES
@@ -52,6 +52,8 @@ class HtmlReport(Sink):
         path: the HTML file; its folder is created in `on_train_begin` if missing.
         title: the page's title.
     """
+
+    waits_for_epoch_line: ClassVar[bool] = False  # prints nothing: written at the epoch's end
 
     def __init__(self, path: str | os.PathLike[str], *, title: str = "epoch_eval report") -> None:
         self.path = Path(path)

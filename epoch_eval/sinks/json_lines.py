@@ -7,7 +7,7 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 from epoch_eval.charts.thinning import thin_evaluation
 from epoch_eval.metrics.result import Evaluation
@@ -29,6 +29,8 @@ class JsonLines(Sink):
     Args:
         path: the file; its folder is created in `on_train_begin` if missing.
     """
+
+    waits_for_epoch_line: ClassVar[bool] = False  # prints nothing: written at the epoch's end
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)

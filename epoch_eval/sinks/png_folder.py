@@ -8,6 +8,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from epoch_eval.atomic_file import write_atomically
 from epoch_eval.charts.render import CHART_NAMES, check_chart_names
@@ -33,6 +34,8 @@ class PngFolder(Sink):
     Raises:
         ValueError: for an unknown chart name, or a bad `max_pending` or `processes`.
     """
+
+    waits_for_epoch_line: ClassVar[bool] = False  # prints nothing: written at the epoch's end
 
     def __init__(
         self,

@@ -9,9 +9,10 @@ Every fault of the drawing side is handled here, and every wait is bounded:
 - `close` waits for the backlog on the same terms, then names the epochs not delivered;
 - a chart that fails to draw, or a `deliver` that raises, is a warning; nothing is raised;
 - the thread lives only while there is work: it drains the backlog and ends (after
-  `IDLE_SECONDS` without a job, or at `close`), so a `fit` interrupted before `close`
-  (Keras skips `on_train_end` when training raises) still gets the epochs it handed over,
-  and leaves no thread or process behind;
+  `IDLE_SECONDS` without a job, or at `close`, which joins it), and the figures it kept end
+  with it; so a `fit` interrupted before `close` (Keras skips `on_train_end` when training
+  raises) still gets the epochs it handed over, and leaves no thread, figure or process
+  behind;
 - warnings found on the drawing thread are emitted on the caller's thread (at the next
   `request` or `close`), so they reach the user as warnings of ours, once.
 
@@ -44,8 +45,10 @@ if TYPE_CHECKING:
     from epoch_eval.charts.fast import FastCharts
 
 DEFAULT_BACKLOG = 4
-IDLE_SECONDS = 1.0
-"""The drawing thread ends when no job came for this long."""
+IDLE_SECONDS = 10.0
+"""The drawing thread ends, and frees the figures it kept, when no job came for this long
+(after an interrupted `fit`, which never calls `close`). Epochs shorter than this reuse the
+kept figures; a longer one draws them afresh (0.1-0.3 s of CPU a chart)."""
 
 DrawChart = Callable[[str, Evaluation, int], bytes]
 """Draws chart `name` of an evaluation at an epoch and returns its PNG bytes."""
@@ -72,8 +75,8 @@ class _Backlog:
     renderer nobody holds is freed with its cached figures)."""
 
     def __init__(self, draw: DrawChart | None) -> None:
-        self.draw = draw  # None: made on the drawing thread, at the first job
-        self.fast: FastCharts | None = None
+        self.draw = draw  # None: `fast.png`, made on the drawing thread, at its first job
+        self.fast: FastCharts | None = None  # the kept figures: the drawing thread's alone
         self.changed = threading.Condition()
         self.jobs: deque[_Job] = deque()
         self.epochs: Counter[int] = Counter()  # epoch -> jobs queued or being drawn
@@ -129,8 +132,9 @@ class ChartRenderer:
         self.emit_warnings(stacklevel=4)
 
     def close(self) -> None:
-        """Wait, while the drawer makes progress, until every queued chart is delivered; then
-        warn about the epochs that are not. Later requests are dropped with a warning."""
+        """Wait, while the drawer makes progress, until every queued chart is delivered and the
+        drawing thread has ended with its figures; then warn about the epochs that are not
+        delivered. Later requests are dropped with a warning."""
         backlog = self._backlog
         with backlog.changed:
             while backlog.epochs and not backlog.closed:
@@ -142,11 +146,22 @@ class ChartRenderer:
             backlog.closed = True
             backlog.jobs.clear()
             backlog.changed.notify_all()  # an idle drawing thread ends now
+            thread = backlog.thread
+        if thread is not None:  # it ends after its job: wait for it on the same stall terms
+            while thread.is_alive():
+                left = backlog.last_progress + self.stall_seconds - time.monotonic()
+                if left <= 0:
+                    break
+                thread.join(left)
         if undelivered:
             backlog.messages.append(
                 f"the chart drawer has finished nothing for {self.stall_seconds:g} s, so the "
                 f"charts of epoch{'s' if len(undelivered) > 1 else ''} "
                 f"{', '.join(map(str, undelivered))} are not written")
+        elif thread is not None and thread.is_alive():
+            backlog.messages.append(
+                f"the chart drawer has finished nothing for {self.stall_seconds:g} s; its "
+                f"thread is left to end by itself")
         self.emit_warnings(stacklevel=3)
 
     def is_drawing(self) -> bool:
@@ -228,8 +243,7 @@ def _draw_jobs(backlog: _Backlog) -> None:
                     backlog.changed.wait_for(lambda: backlog.jobs or backlog.closed,
                                              timeout=IDLE_SECONDS)
                 if not backlog.jobs or backlog.closed:
-                    backlog.thread = None  # under the lock: the next job starts a thread
-                    backlog.changed.notify_all()
+                    _end_thread(backlog)  # under the lock: the next job starts a thread
                     return
                 job = backlog.jobs.popleft()
                 backlog.last_progress = time.monotonic()
@@ -251,8 +265,15 @@ def _draw_jobs(backlog: _Backlog) -> None:
     finally:  # also if the thread dies of something unforeseen: the next job starts another
         with backlog.changed:
             if backlog.thread is threading.current_thread():
-                backlog.thread = None
-                backlog.changed.notify_all()
+                _end_thread(backlog)
+
+
+def _end_thread(backlog: _Backlog) -> None:
+    """The drawing thread ends (lock held): its figures go with it, and the next job starts a
+    new thread, which makes its own."""
+    backlog.fast = None
+    backlog.thread = None
+    backlog.changed.notify_all()
 
 
 def _run(job: _Job, backlog: _Backlog) -> list[str]:
@@ -264,12 +285,14 @@ def _run(job: _Job, backlog: _Backlog) -> list[str]:
         if name in charts.pngs:
             continue
         try:
-            if backlog.draw is None:
-                from epoch_eval.charts.fast import FastCharts  # Matplotlib, lazily
+            draw = backlog.draw
+            if draw is None:
+                if backlog.fast is None:
+                    from epoch_eval.charts.fast import FastCharts  # Matplotlib, lazily
 
-                backlog.fast = FastCharts()
-                backlog.draw = backlog.fast.png
-            charts.pngs[name] = backlog.draw(name, charts.evaluation, charts.epoch)
+                    backlog.fast = FastCharts()
+                draw = backlog.fast.png
+            charts.pngs[name] = draw(name, charts.evaluation, charts.epoch)
         except Exception as error:  # a chart must never take training down
             charts.pngs[name] = None
             messages.append(f"could not draw {name} for epoch {charts.epoch} "

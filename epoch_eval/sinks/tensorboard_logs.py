@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import re
+import socket
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from epoch_eval.charts.render import CHART_NAMES, check_chart_names
 from epoch_eval.sinks.base import EpochResult, Sink
@@ -24,8 +26,10 @@ class TensorBoardLogs(Sink):
     its validation values: `{log_dir}/validation`, tags `epoch_f1`, `epoch_precision`, ...,
     step = the 0-based epoch, so `val_loss` and `f1` share one TensorBoard page.
 
-    Written with the `tensorboard` package's own event writer (no TensorFlow needed, so it works
-    on every Keras backend), flushed after every epoch. Images are tagged `epoch_<chart>`.
+    Written with the `tensorboard` package's own record writer and protos (no TensorFlow
+    needed, so it works on every Keras backend), each epoch's records appended to the event
+    file and the file closed again: no writer thread, and nothing left open after an
+    interrupted `fit`. Images are tagged `epoch_<chart>`.
     With `google-crc32c` installed (the `tensorboard` extra has it), the records' checksums are
     computed in C instead of `tensorboard`'s pure Python (see `tensorboard_crc`).
 
@@ -40,6 +44,8 @@ class TensorBoardLogs(Sink):
         ValueError: for an unknown chart name.
     """
 
+    waits_for_epoch_line: ClassVar[bool] = False  # prints nothing: written at the epoch's end
+
     def __init__(
         self,
         log_dir: str | os.PathLike[str],
@@ -48,9 +54,7 @@ class TensorBoardLogs(Sink):
         per_class: bool = False,
     ) -> None:
         try:
-            from tensorboard.summary.writer.event_file_writer import (  # noqa: F401
-                EventFileWriter,
-            )
+            from tensorboard.summary.writer.record_writer import RecordWriter  # noqa: F401
         except ImportError as error:
             raise ImportError(f"TensorBoardLogs needs the `tensorboard` package: "
                               f"{INSTALL_HINT}") from error
@@ -58,7 +62,7 @@ class TensorBoardLogs(Sink):
             (charts,) if isinstance(charts, str) else charts)))
         self.log_dir = Path(log_dir)
         self.per_class = per_class
-        self._writer: Any = None
+        self._events: Path | None = None  # the event file, while open
         self._lock = threading.Lock()
         self._told = False
 
@@ -77,7 +81,7 @@ class TensorBoardLogs(Sink):
         Raises:
             OSError: if the folder cannot be created or written.
         """
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+        from tensorboard.compat.proto.event_pb2 import Event, SourceMetadata
 
         if self.log_dir.exists() and not self.log_dir.is_dir():
             raise NotADirectoryError(f"TensorBoardLogs: {str(self.log_dir)!r} exists and is "
@@ -85,13 +89,19 @@ class TensorBoardLogs(Sink):
         self.close()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         speed_up_record_checksums()
-        self._writer = EventFileWriter(str(self.run_dir), filename_suffix=".epoch_eval")
+        # named as tensorboard's EventFileWriter names its files
+        name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
+                f"{os.getpid()}.{next(_FILE_NUMBERS)}.epoch_eval")
+        with self._lock:
+            self._events = self.run_dir / name
+            self._append(Event(wall_time=time.time(), file_version="brain.Event:2",
+                               source_metadata=SourceMetadata(writer="epoch_eval")))
         self._told = False
 
     def write(self, result: EpochResult) -> None:
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        if self._writer is None:
+        if self._events is None:
             self.open()
         step = result.epoch - 1  # Keras' TensorBoard callback counts epochs from 0
         values = [Summary.Value(tag=f"epoch_{name}", simple_value=value)
@@ -114,9 +124,7 @@ class TensorBoardLogs(Sink):
 
     def close(self) -> None:
         with self._lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+            self._events = None
 
     def _add_images(self, pngs: dict[str, bytes], step: int) -> None:
         from PIL import Image
@@ -135,10 +143,21 @@ class TensorBoardLogs(Sink):
         from tensorboard.compat.proto.event_pb2 import Event
 
         with self._lock:
-            if self._writer is None:  # closed meanwhile: nothing to write to
+            if self._events is None:  # closed meanwhile: nothing to write to
                 return
-            self._writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
-            self._writer.flush()
+            self._append(Event(wall_time=time.time(), step=step, summary=summary))
+
+    def _append(self, event: Any) -> None:
+        """Append one record to the event file and close it again (lock held)."""
+        from tensorboard.summary.writer.record_writer import RecordWriter
+
+        assert self._events is not None
+        with open(self._events, "ab") as file:
+            RecordWriter(file).write(event.SerializeToString())
+
+
+_FILE_NUMBERS = itertools.count()
+"""Tells apart two event files of one process opened in the same second."""
 
 
 def _tag_safe(label: str) -> str:
