@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from epoch_eval.charts.render import CHART_NAMES, check_chart_names
+from epoch_eval.metrics.result import Evaluation
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.tensorboard_crc import speed_up_record_checksums
 
@@ -26,6 +27,10 @@ class TensorBoardLogs(Sink):
 
     Written with the `tensorboard` package's own event writer (no TensorFlow needed, so it works
     on every Keras backend), flushed after every epoch. Images are tagged `epoch_<chart>`.
+    When the evaluation has them, each value's interval is written as `epoch_<name>_low` and
+    `epoch_<name>_high`, churn as `epoch_churn`, and a binary task's best threshold as
+    `epoch_best_threshold`, `epoch_f1_at_best_threshold` (and
+    `epoch_f1_at_best_threshold_heldout` when present).
     With `google-crc32c` installed (the `tensorboard` extra has it), the records' checksums are
     computed in C instead of `tensorboard`'s pure Python (see `tensorboard_crc`).
 
@@ -95,7 +100,7 @@ class TensorBoardLogs(Sink):
             self.open()
         step = result.epoch - 1  # Keras' TensorBoard callback counts epochs from 0
         values = [Summary.Value(tag=f"epoch_{name}", simple_value=value)
-                  for name, value in result.evaluation.scalars().items()]
+                  for name, value in _scalars(result.evaluation).items()]
         if self.per_class:
             per_class = result.evaluation.per_class
             for i, label in enumerate(per_class.names):
@@ -139,6 +144,22 @@ class TensorBoardLogs(Sink):
                 return
             self._writer.add_event(Event(wall_time=time.time(), step=step, summary=summary))
             self._writer.flush()
+
+
+def _scalars(evaluation: Evaluation) -> dict[str, float]:
+    """The headline values, then the intervals' bounds, churn and a binary best threshold
+    where the evaluation has them, by tag name without `epoch_`."""
+    values = evaluation.scalars()
+    for name, (low, high) in (evaluation.intervals or {}).items():
+        values[f"{name}_low"], values[f"{name}_high"] = float(low), float(high)
+    if evaluation.churn is not None:
+        values["churn"] = float(evaluation.churn)
+    if evaluation.task == "binary":
+        for name in ("best_threshold", "f1_at_best_threshold", "f1_at_best_threshold_heldout"):
+            value = getattr(evaluation, name)
+            if value is not None:
+                values[name] = float(value)
+    return values
 
 
 def _tag_safe(label: str) -> str:
