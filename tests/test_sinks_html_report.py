@@ -8,7 +8,9 @@ import os
 import re
 import shutil
 from pathlib import Path
+from xml.etree import ElementTree
 
+import numpy as np
 import pytest
 from PIL import Image
 from sink_epochs import TASKS, epochs
@@ -212,3 +214,117 @@ def test_script_end_tags_in_class_names_cannot_end_the_data_early(tmp_path):
     write_run(tmp_path / "report.html", [EpochResult(1, evaluation, {}, NeverDrawn())])
     assert [row[0] for row in page_data(tmp_path / "report.html")["epochs"][0]["rows"]] == [
         "a</script>", "b"]
+
+
+# --- Intervals, churn and the best threshold ----------------------------------------------
+
+def trend_figures(path) -> dict[str, ElementTree.Element]:
+    """Each metric-vs-epoch SVG of the page, parsed, by the name its label starts with."""
+    page = path.read_text(encoding="utf-8")
+    figures = re.findall(r"<figure class='trend'>(.*?)</figure>", page)
+    svgs = [ElementTree.fromstring(figure) for figure in figures]
+    return {svg.get("aria-label").split(":")[0]: svg for svg in svgs}
+
+
+def xy(points: str) -> list[tuple[float, float]]:
+    return [(float(x), float(y)) for x, y in (pair.split(",") for pair in points.split())]
+
+
+def test_page_data_shows_intervals_churn_and_best_threshold(tmp_path):
+    written = epochs("binary", 3, honest=True)
+    write_run(tmp_path / "report.html", written)
+    data = page_data(tmp_path / "report.html")
+    for item, result in zip(data["epochs"], written, strict=True):
+        evaluation = result.evaluation
+        for name in SCALAR_NAMES:
+            low, high = evaluation.intervals[name]
+            assert item["scalars"][name] == (f"{getattr(evaluation, name):.4f} "
+                                             f"[{low:.4f}, {high:.4f}]")
+        assert item["confidence"] == "95%"
+        assert item["scalars"]["best_threshold"] == f"{evaluation.best_threshold:.4f}"
+        assert item["scalars"]["f1_at_best_threshold_heldout"] == (
+            f"{evaluation.f1_at_best_threshold_heldout:.4f}")
+        bands = evaluation.per_class_intervals["recall"]
+        assert item["rows"][1][2] == (f"{evaluation.per_class.recall[1]:.4f} "
+                                      f"[{bands[1][0]:.4f}, {bands[1][1]:.4f}]")
+    assert "churn" not in data["epochs"][0]["scalars"]  # none at the first epoch
+    assert data["epochs"][2]["scalars"]["churn"] == f"{written[2].evaluation.churn:.4f}"
+
+
+def test_multiclass_page_has_no_best_threshold_and_plain_page_no_confidence(tmp_path):
+    write_run(tmp_path / "honest.html", epochs("multiclass", 2, honest=True))
+    scalars = page_data(tmp_path / "honest.html")["epochs"][1]["scalars"]
+    assert set(scalars) == {*SCALAR_NAMES, "churn"}
+    write_run(tmp_path / "plain.html", epochs("multiclass", 2))
+    assert page_data(tmp_path / "plain.html")["epochs"][1]["confidence"] is None
+    assert "class='band'" not in (tmp_path / "plain.html").read_text()
+    assert "churn" not in trend_figures(tmp_path / "plain.html")
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel"])
+def test_each_trend_line_lies_inside_its_band(task, tmp_path):
+    written = epochs(task, 4, honest=True)
+    write_run(tmp_path / "report.html", written)
+    figures = trend_figures(tmp_path / "report.html")
+    for name in SCALAR_NAMES:
+        svg = figures[name]
+        band = xy(svg.find("polygon").get("points"))
+        line = xy(svg.find("polyline").get("points"))
+        assert len(band) == 2 * len(line) == 8
+        top, bottom = band[:4], band[4:][::-1]  # SVG y grows downwards
+        for (x, y), (x_top, y_top), (x_bottom, y_bottom) in zip(line, top, bottom, strict=True):
+            assert x == x_top == x_bottom
+            assert y_top < y < y_bottom, name
+        assert svg.find("polygon/title").text == f"{name}: 95% interval"
+    churn = figures["churn"]
+    assert churn.find("polygon") is None  # churn has no interval
+    values = [result.evaluation.churn for result in written[1:]]
+    assert churn.get("aria-label") == f"churn: best {min(values):.4f} at epoch 2"
+    assert len(xy(churn.find("polyline").get("points"))) == 3  # epochs 2 to 4
+
+
+def test_bands_and_intervals_show_in_a_browser(tmp_path):
+    written = epochs("binary", 4, honest=True)
+    write_run(tmp_path / "report.html", written)
+    write_run(tmp_path / "plain.html", epochs("binary", 4))
+    driver = browser()
+    from selenium.webdriver.common.by import By
+
+    def light_blue_pixels(figure) -> int:
+        """Pixels of the translucent band's colour (#1f77b4 at 20% on white)."""
+        rgb = np.asarray(Image.open(io.BytesIO(figure.screenshot_as_png)).convert("RGB"))
+        r, g, b = (rgb[..., k].astype(int) for k in range(3))
+        band = (r >= 190) & (r <= 215) & (g >= 212) & (g <= 232) & (b >= 228) & (b <= 245)
+        return int(band.sum())
+
+    try:
+        driver.get((tmp_path / "plain.html").as_uri())
+        plain = light_blue_pixels(driver.find_elements(By.CSS_SELECTOR, "figure.trend")[0])
+        assert driver.find_element(By.CSS_SELECTOR, "#scalars").text.find("intervals") < 0
+
+        driver.get((tmp_path / "report.html").as_uri())
+        last = written[-1].evaluation
+        shown = shown_scalars(driver)
+        low, high = last.intervals["f1"]
+        assert shown["f1"] == f"{last.f1:.4f} [{low:.4f}, {high:.4f}]"
+        assert shown["churn"] == f"{last.churn:.4f}"
+        assert shown["best_threshold"] == f"{last.best_threshold:.4f}"
+        assert shown["f1_at_best_threshold"] == f"{last.f1_at_best_threshold:.4f}"
+        caption = driver.find_element(By.CSS_SELECTOR, "#scalars caption")
+        assert caption.text == "[low, high]: 95% intervals"
+        row = driver.find_elements(By.CSS_SELECTOR, "#per-class tr")[2]
+        assert row.text.startswith(f"malignant {last.per_class.precision[1]:.4f} [")
+
+        figure = driver.find_elements(By.CSS_SELECTOR, "figure.trend")[0]
+        band = figure.find_element(By.CSS_SELECTOR, "polygon.band")
+        box = driver.execute_script("const b = arguments[0].getBBox(); "
+                                    "return [b.width, b.height];", band)
+        assert box[0] > 200 and box[1] > 10  # spans the epochs, and has a height
+        assert driver.execute_script(
+            "return getComputedStyle(arguments[0]).fillOpacity", band) == "0.2"
+        assert light_blue_pixels(figure) > 500 > plain  # drawn: the band is visible
+        churn = [f for f in driver.find_elements(By.CSS_SELECTOR, "figure.trend svg")
+                 if f.get_attribute("aria-label").startswith("churn:")]
+        assert len(churn) == 1 and churn[0].find_element(By.TAG_NAME, "polyline")
+    finally:
+        driver.quit()

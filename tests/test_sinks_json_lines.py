@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -12,13 +14,16 @@ from sink_epochs import TASKS, assert_same_evaluation, epochs
 
 from epoch_eval import JsonLines, read_jsonl
 from epoch_eval.charts.thinning import thin_evaluation
+from epoch_eval.metrics.result import frozen_array
 from epoch_eval.report import build_report
+from epoch_eval.sinks.base import EpochResult
 from epoch_eval.sinks.evaluation_json import from_json_value, to_json_value
 
 
+@pytest.mark.parametrize("honest", [False, True], ids=["plain", "intervals"])
 @pytest.mark.parametrize("task", sorted(TASKS))
-def test_every_epoch_reads_back_as_the_written_evaluation(task, tmp_path):
-    written = epochs(task)
+def test_every_epoch_reads_back_as_the_written_evaluation(task, honest, tmp_path):
+    written = epochs(task, honest=honest)
     sink = JsonLines(tmp_path / "run.jsonl")
     sink.open()
     for result in written:
@@ -148,3 +153,40 @@ def test_report_of_an_empty_file_says_so(tmp_path):
         build_report(tmp_path / "empty.jsonl", tmp_path / "r.html")
     from epoch_eval.report import main
     assert main([str(tmp_path / "missing.jsonl")]) == 1
+
+
+def test_intervals_churn_and_best_threshold_read_back_as_python_values(tmp_path):
+    binary, = epochs("binary", 2, honest=True)[1:]
+    intervals = dict(binary.evaluation.intervals)
+    intervals["roc_auc"] = (float("nan"), float("nan"))
+    intervals["pr_auc"] = (float("-inf"), float("inf"))
+    evaluation = dataclasses.replace(
+        binary.evaluation, intervals=types.MappingProxyType(intervals),  # any Mapping
+        best_threshold=float("nan"))
+    sink = JsonLines(tmp_path / "run.jsonl")
+    sink.write(EpochResult(2, evaluation, {}))
+    sink.close()
+    (_, read), = read_jsonl(tmp_path / "run.jsonl")
+    assert isinstance(read.intervals, dict) and list(read.intervals) == list(intervals)
+    for name, (low, high) in intervals.items():
+        pair = read.intervals[name]
+        assert type(pair) is tuple and [type(v) for v in pair] == [float, float], name
+        np.testing.assert_array_equal(pair, (low, high), err_msg=name)  # nan equals nan
+    assert read.intervals["f1"] == intervals["f1"]
+    assert read.confidence == 0.95 and read.churn == evaluation.churn
+    assert isinstance(read.best_threshold, float) and np.isnan(read.best_threshold)
+    assert read.f1_at_best_threshold == evaluation.f1_at_best_threshold
+    assert read.per_class_intervals["recall"].shape == (2, 2)
+    np.testing.assert_array_equal(read.per_class_intervals["recall"],
+                                  evaluation.per_class_intervals["recall"])
+
+
+def test_multilabel_best_thresholds_read_back_as_arrays(tmp_path):
+    written = epochs("multilabel", 1, honest=True)[0].evaluation
+    evaluation = dataclasses.replace(
+        written, f1_at_best_threshold_heldout=frozen_array(np.array([0.5, np.nan, 0.7])))
+    (_, read), = [(1, from_json_value(json.loads(json.dumps(to_json_value(evaluation)))))]
+    assert read.best_threshold.shape == (3,) and not read.best_threshold.flags.writeable
+    np.testing.assert_array_equal(read.best_threshold, written.best_threshold)
+    np.testing.assert_array_equal(read.f1_at_best_threshold_heldout, [0.5, np.nan, 0.7])
+    assert read.churn is None  # the first epoch has none

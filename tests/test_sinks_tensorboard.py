@@ -143,3 +143,40 @@ def test_writes_without_tensorflow_where_it_is_not_installed(tmp_path):
                           timeout=300, env={**os.environ, "PYTHONPATH": path})
     assert done.returncode == 0, done.stderr
     assert len(read_run(tmp_path / "validation").Images("epoch_roc_curve")) == 2
+
+
+@pytest.mark.parametrize("task", ["binary", "multilabel", "multiclass"])
+def test_intervals_churn_and_best_threshold_are_scalars(task, tmp_path):
+    written = epochs(task, 3, honest=True)
+    sink = TensorBoardLogs(tmp_path, charts=())
+    for result in written:
+        sink.write(result)
+    sink.close()
+    run = read_run(tmp_path / "validation")
+    for name in SCALAR_NAMES:
+        for side, bound in (("low", 0), ("high", 1)):
+            events = run.Scalars(f"epoch_{name}_{side}")
+            assert [event.step for event in events] == [0, 1, 2]
+            assert [event.value for event in events] == pytest.approx(
+                [result.evaluation.intervals[name][bound] for result in written], rel=1e-6)
+    churn = run.Scalars("epoch_churn")  # none at the first epoch
+    assert [event.step for event in churn] == [1, 2]
+    assert [event.value for event in churn] == pytest.approx(
+        [result.evaluation.churn for result in written[1:]], rel=1e-6)
+    threshold_tags = sorted(tag for tag in run.Tags()["scalars"] if "threshold" in tag)
+    if task == "binary":
+        assert threshold_tags == ["epoch_best_threshold", "epoch_f1_at_best_threshold",
+                                  "epoch_f1_at_best_threshold_heldout"]
+        assert [event.value for event in run.Scalars("epoch_best_threshold")] == pytest.approx(
+            [result.evaluation.best_threshold for result in written], rel=1e-6)
+    else:
+        assert threshold_tags == []  # per label (multilabel) or none (multiclass)
+
+
+def test_no_interval_tags_without_intervals(tmp_path):
+    sink = TensorBoardLogs(tmp_path, charts=())
+    for result in epochs("binary", 2):
+        sink.write(result)
+    sink.close()
+    assert sorted(read_run(tmp_path / "validation").Tags()["scalars"]) == sorted(
+        f"epoch_{name}" for name in SCALAR_NAMES)

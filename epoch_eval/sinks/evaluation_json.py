@@ -1,7 +1,9 @@
 """`Evaluation` to and from plain JSON values, field by field, so new fields round-trip.
 
 Dataclasses become objects tagged with their class name, arrays become `{"dtype", "data"}`,
-and non-finite floats become the strings `"nan"`, `"inf"`, `"-inf"` (strict JSON has no NaN).
+and non-finite floats become the strings `"nan"`, `"inf"`, `"-inf"` (strict JSON has no NaN);
+they read back as floats where the field's type says float (`float`, `float | None`, the
+`(low, high)` pairs of `intervals`). Mappings read back as dicts, tuples and lists as tuples.
 A field added later with a default reads back from older files as its default.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,7 +41,7 @@ def to_json_value(value: Any) -> Any:
         return {"dtype": value.dtype.str, "data": _finite_or_text(value.tolist())}
     if isinstance(value, (tuple, list)):
         return [to_json_value(item) for item in value]
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {str(key): to_json_value(item) for key, item in value.items()}
     if isinstance(value, np.generic):
         value = value.item()
@@ -67,14 +70,22 @@ def from_json_value(value: Any) -> Any:
     for item in dataclasses.fields(cls):
         if item.name not in value:
             continue  # a field newer than the file: its default applies
-        decoded = from_json_value(value[item.name])
-        if item.type == "float" and isinstance(decoded, str):
-            decoded = float(decoded)
-        kwargs[item.name] = decoded
+        kwargs[item.name] = _restore_floats(from_json_value(value[item.name]), str(item.type))
     try:
         return cls(**kwargs)
     except TypeError as error:
         raise ValueError(f"Incomplete {cls.__name__} record: {error}") from None
+
+
+def _restore_floats(value: Any, annotation: str) -> Any:
+    """Text that stood for nan or inf back to float, where the field's annotation says float."""
+    kinds = set(annotation.replace(" ", "").split("|"))
+    if isinstance(value, str) and "float" in kinds:
+        return float(value)
+    if isinstance(value, dict) and annotation.replace(" ", "").startswith(
+            "Mapping[str,tuple[float,float]]"):
+        return {key: tuple(float(item) for item in pair) for key, pair in value.items()}
+    return value
 
 
 def _finite_or_text(value: Any) -> Any:

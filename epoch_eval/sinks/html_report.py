@@ -44,9 +44,12 @@ class HtmlReport(Sink):
 
     The page needs no network (data and PNG charts are inline), opens from `file://` and can
     be mailed. It shows the run's settings, a metric-vs-epoch chart of every headline value
-    with the best epoch marked, and one epoch slider that switches the confusion matrix, ROC,
-    precision-recall charts and the per-class table together; it opens on the latest epoch.
-    The file is replaced atomically, so it can be reloaded while training runs.
+    with the best epoch marked (and its interval as a translucent band, when the evaluations
+    have intervals; churn gets its own chart when present), and one epoch slider that
+    switches the confusion matrix, ROC, precision-recall charts, the values
+    (`0.9644 [0.9480, 0.9781]` with intervals; churn and a binary task's best threshold when
+    present) and the per-class table together; it opens on the latest epoch. The file is
+    replaced atomically, so it can be reloaded while training runs.
 
     Args:
         path: the HTML file; its folder is created in `on_train_begin` if missing.
@@ -134,11 +137,32 @@ def _number(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.4f}"
 
 
+def _interval(low: float, high: float) -> str:
+    return f"[{_number(low)}, {_number(high)}]"
+
+
 def _trend_names(epochs: Sequence[_Epoch]) -> list[str]:
     names = list(SCALAR_NAMES)
     if any(getattr(item.evaluation, "roc_auc_error_bound", 0.0) > 0 for item in epochs):
         names.append("roc_auc_error_bound")
+    if any(item.evaluation.churn is not None for item in epochs):
+        names.append("churn")
     return names
+
+
+def _trend_value(evaluation: Evaluation, name: str) -> float:
+    value = getattr(evaluation, name, None)
+    return math.nan if value is None else float(value)
+
+
+def _trend_band(evaluation: Evaluation, name: str) -> tuple[float, float]:
+    """The interval of `name` at this epoch; nan, nan when there is none."""
+    low, high = (evaluation.intervals or {}).get(name, (math.nan, math.nan))
+    return float(low), float(high)
+
+
+_BEST_THRESHOLD_FIELDS = ("best_threshold", "f1_at_best_threshold",
+                          "f1_at_best_threshold_heldout")
 
 
 def _epoch_data(item: _Epoch) -> dict[str, Any]:
@@ -147,17 +171,37 @@ def _epoch_data(item: _Epoch) -> dict[str, Any]:
     bound = getattr(evaluation, "roc_auc_error_bound", 0.0)
     if bound > 0:
         scalars["roc_auc"] += f" \u00b1 {_number(bound)}"
+    for name, (low, high) in (evaluation.intervals or {}).items():
+        if name in scalars:
+            scalars[name] += " " + _interval(low, high)
+    if evaluation.churn is not None:
+        scalars["churn"] = _number(evaluation.churn)
+    if evaluation.task == "binary":
+        for name in _BEST_THRESHOLD_FIELDS:
+            value = getattr(evaluation, name)
+            if value is not None:
+                scalars[name] = _number(float(value))
     auc = {curve.label: curve.auc for curve in evaluation.roc_curves}
     ap = {curve.label: curve.average_precision for curve in evaluation.pr_curves}
     per_class = evaluation.per_class
+    bands = evaluation.per_class_intervals or {}
+
+    def cell(metric: str, i: int) -> str:
+        text = _number(getattr(per_class, metric)[i])
+        if metric in bands:
+            text += " " + _interval(bands[metric][i][0], bands[metric][i][1])
+        return text
+
     rows = [
-        [name, _number(per_class.precision[i]), _number(per_class.recall[i]),
-         _number(per_class.f1[i]), f"{float(per_class.support[i]):g}",
+        [name, cell("precision", i), cell("recall", i), cell("f1", i),
+         f"{float(per_class.support[i]):g}",
          _number(auc[name]) if name in auc else "-", _number(ap[name]) if name in ap else "-"]
         for i, name in enumerate(per_class.names)
     ]
+    confidence = (f"{evaluation.confidence:.0%}" if evaluation.intervals
+                  and evaluation.confidence is not None else None)
     return {"epoch": item.epoch, "scalars": scalars, "rows": rows,
-            "undefined": evaluation.undefined_reason,
+            "undefined": evaluation.undefined_reason, "confidence": confidence,
             "images": {name: item.images[name] for name in CHART_NAMES if name in item.images}}
 
 
@@ -173,15 +217,19 @@ def _settings_html(evaluation: Evaluation | None, count: int) -> str:
 
 
 def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: int = 150) -> str:
-    """A small SVG line chart of one value against the epoch, the best epoch circled."""
-    points = [(item.epoch, float(getattr(item.evaluation, name, math.nan))) for item in epochs]
+    """A small SVG line chart of one value against the epoch, the best epoch circled, and the
+    value's interval drawn as a translucent band where the evaluations have one."""
+    points = [(item.epoch, _trend_value(item.evaluation, name)) for item in epochs]
     finite = [(e, v) for e, v in points if math.isfinite(v)]
+    bands = [(item.epoch, *_trend_band(item.evaluation, name)) for item in epochs]
+    bands = [(e, lo, hi) for e, lo, hi in bands if math.isfinite(lo) and math.isfinite(hi)]
     left, right, top, bottom = 40, 10, 22, 22
     if not finite:
         return (f"<figure class='trend'><svg width='{width}' height='{height}' role='img' "
                 f"aria-label='{name}: no value'><text x='10' y='20'>{name}: nan</text></svg>"
                 "</figure>")
-    low, high = min(v for _, v in finite), max(v for _, v in finite)
+    low = min([v for _, v in finite] + [lo for _, lo, _ in bands])
+    high = max([v for _, v in finite] + [hi for _, _, hi in bands])
     if high - low < 1e-9:
         low, high = low - 0.05, high + 0.05
     first, last = points[0][0], points[-1][0]
@@ -193,10 +241,18 @@ def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: in
     def y(value: float) -> float:
         return top + (high - value) / (high - low) * (height - top - bottom)
 
-    lower_is_better = name == "roc_auc_error_bound"
+    lower_is_better = name in ("roc_auc_error_bound", "churn")
     best = (min if lower_is_better else max)(finite, key=lambda pair: pair[1])
     line = " ".join(f"{x(e):.1f},{y(v):.1f}" for e, v in finite)
     label = f"{name}: best {_number(best[1])} at epoch {best[0]}"
+    band = ""
+    if bands:
+        confidence = next((f"{item.evaluation.confidence:.0%} " for item in reversed(epochs)
+                           if item.evaluation.confidence is not None), "")
+        outline = ([f"{x(e):.1f},{y(hi):.1f}" for e, _, hi in bands]
+                   + [f"{x(e):.1f},{y(lo):.1f}" for e, lo, _ in reversed(bands)])
+        band = (f"<polygon points='{' '.join(outline)}' class='band'><title>{name}: "
+                f"{confidence}interval</title></polygon>")
     return (
         f"<figure class='trend'><svg width='{width}' height='{height}' role='img' "
         f"aria-label='{label}'><text x='{left}' y='14' class='label'>{label}</text>"
@@ -206,7 +262,7 @@ def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: in
         f"{high:.2f}</text><text x='{left - 4}' y='{height - bottom}' class='tick' "
         f"text-anchor='end'>{low:.2f}</text><text x='{left}' y='{height - 6}' class='tick'>"
         f"{first}</text><text x='{width - right}' y='{height - 6}' class='tick' "
-        f"text-anchor='end'>epoch {last}</text><polyline points='{line}' class='series'/>"
+        f"text-anchor='end'>epoch {last}</text>{band}<polyline points='{line}' class='series'/>"
         f"<circle cx='{x(best[0]):.1f}' cy='{y(best[1]):.1f}' r='5' class='best'>"
         f"<title>{label}</title></circle></svg></figure>"
     )
@@ -218,6 +274,8 @@ dl#settings { display: grid; grid-template-columns: max-content auto; gap: 0 1em
 dt { font-weight: 600; } dd { margin: 0; }
 .trends { display: flex; flex-wrap: wrap; gap: 0.5em; } figure { margin: 0; }
 .axis { stroke: #888; } .series { fill: none; stroke: #1f77b4; stroke-width: 2; }
+.band { fill: #1f77b4; fill-opacity: 0.2; stroke: none; }
+.interval { white-space: nowrap; color: #555; }
 .best { fill: #d62728; } .label { font-size: 12px; } .tick { font-size: 10px; fill: #555; }
 #controls { margin: 1em 0; font-size: 16px; } #slider { width: 40em; max-width: 90%; }
 table { border-collapse: collapse; margin: 0.5em 0; }
@@ -227,11 +285,13 @@ th:first-child, td:first-child { text-align: left; }
 .missing { color: #888; }
 """
 
-_SCRIPT = """
+_SCRIPT = r"""
 const data = JSON.parse(document.getElementById("epoch-data").textContent);
 const slider = document.getElementById("slider");
 const titles = {confusion_matrix: "Confusion matrix", roc_curve: "ROC",
                 pr_curve: "Precision-recall"};
+const headers = {best_threshold: "best threshold", f1_at_best_threshold: "f1 at best threshold",
+                 f1_at_best_threshold_heldout: "f1 at best threshold, held-out"};
 function cell(tag, text) { const c = document.createElement(tag); c.textContent = text; return c; }
 function show(index) {
   const item = data.epochs[index];
@@ -242,10 +302,17 @@ function show(index) {
   scalars.replaceChildren();
   const head = document.createElement("tr"), values = document.createElement("tr");
   for (const [name, value] of Object.entries(item.scalars)) {
-    head.append(cell("th", name));
+    head.append(cell("th", headers[name] || name));
     const td = cell("td", value); td.dataset.metric = name; values.append(td);
+    const parts = /^(.*) (\[[^\]]*\])$/.exec(value);  // "0.9644 [0.9480, 0.9781]"
+    if (parts) {  // the interval wraps as one piece, under its value
+      const interval = cell("span", parts[2]); interval.className = "interval";
+      td.replaceChildren(parts[1] + " ", interval);
+    }
   }
   scalars.append(head, values);
+  if (item.confidence)
+    scalars.prepend(cell("caption", "[low, high]: " + item.confidence + " intervals"));
   document.getElementById("undefined").textContent =
     item.undefined ? "Metrics are nan at this epoch: " + item.undefined : "";
   const table = document.getElementById("per-class");

@@ -22,7 +22,9 @@ class JsonLines(Sink):
 
     Each line holds `{"format", "epoch", "scalars", "evaluation"}`: the epoch (1-based), the
     headline values, and the whole `Evaluation` (per-class values, confusion matrix, curves
-    thinned as the charts thin them, task, class names, sample count). Earlier lines are never
+    thinned as the charts thin them, task, class names, sample count, and the intervals,
+    churn and best threshold when present: `read_jsonl` gives `intervals` back as a dict of
+    `(low, high)` float pairs, nan and inf included). Earlier lines are never
     rewritten, so a run stopped at any point leaves a file whose every complete line parses;
     several runs may append to the same file. Read it back with `epoch_eval.read_jsonl`.
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from epoch_eval.charts.render import CHART_NAMES, check_chart_names
+from epoch_eval.metrics.result import Evaluation
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.tensorboard_crc import speed_up_record_checksums
 
@@ -30,6 +31,10 @@ class TensorBoardLogs(Sink):
     needed, so it works on every Keras backend), each epoch's records appended to the event
     file and the file closed again: no writer thread, and nothing left open after an
     interrupted `fit`. Images are tagged `epoch_<chart>`.
+    When the evaluation has them, each value's interval is written as `epoch_<name>_low` and
+    `epoch_<name>_high`, churn as `epoch_churn`, and a binary task's best threshold as
+    `epoch_best_threshold`, `epoch_f1_at_best_threshold` (and
+    `epoch_f1_at_best_threshold_heldout` when present).
     With `google-crc32c` installed (the `tensorboard` extra has it), the records' checksums are
     computed in C instead of `tensorboard`'s pure Python (see `tensorboard_crc`).
 
@@ -105,7 +110,7 @@ class TensorBoardLogs(Sink):
             self.open()
         step = result.epoch - 1  # Keras' TensorBoard callback counts epochs from 0
         values = [Summary.Value(tag=f"epoch_{name}", simple_value=value)
-                  for name, value in result.evaluation.scalars().items()]
+                  for name, value in _scalars(result.evaluation).items()]
         if self.per_class:
             per_class = result.evaluation.per_class
             for i, label in enumerate(per_class.names):
@@ -158,6 +163,22 @@ class TensorBoardLogs(Sink):
 
 _FILE_NUMBERS = itertools.count()
 """Tells apart two event files of one process opened in the same second."""
+
+
+def _scalars(evaluation: Evaluation) -> dict[str, float]:
+    """The headline values, then the intervals' bounds, churn and a binary best threshold
+    where the evaluation has them, by tag name without `epoch_`."""
+    values = evaluation.scalars()
+    for name, (low, high) in (evaluation.intervals or {}).items():
+        values[f"{name}_low"], values[f"{name}_high"] = float(low), float(high)
+    if evaluation.churn is not None:
+        values["churn"] = float(evaluation.churn)
+    if evaluation.task == "binary":
+        for name in ("best_threshold", "f1_at_best_threshold", "f1_at_best_threshold_heldout"):
+            value = getattr(evaluation, name)
+            if value is not None:
+                values[name] = float(value)
+    return values
 
 
 def _tag_safe(label: str) -> str:
