@@ -18,6 +18,7 @@ from epoch_eval.metrics import (
 )
 
 if TYPE_CHECKING:
+    from epoch_eval.callback.early_stopping import EarlyStopping
     from epoch_eval.callback.epoch_evaluator import EpochEvaluator
     from epoch_eval.callback.tally import Tally
     from epoch_eval.sinks.base import EpochResult, Sink
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _LAZY = {
+    "EarlyStopping": "epoch_eval.callback.early_stopping",
     "EpochEvaluator": "epoch_eval.callback.epoch_evaluator",
     "EpochResult": "epoch_eval.sinks.base",
     "Sink": "epoch_eval.sinks.base",
@@ -45,6 +47,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "EarlyStopping",
     "EpochEvaluator",
     "EpochResult",
     "Evaluation",

@@ -37,10 +37,7 @@ def test_churn_is_the_weighted_fraction_of_changed_predictions(task, n, width, w
         expected_old, expected_new = before >= 0.5, after >= 0.5
     np.testing.assert_array_equal(predicted_labels(old), expected_old)
     changed = (expected_old != expected_new).astype(float)
-    if task == "multilabel":  # each row-label pair counts
-        per_row = changed.mean(axis=1)
-    else:
-        per_row = changed
+    per_row = changed.mean(axis=1) if task == "multilabel" else changed  # pairs count
     expected = np.average(per_row, weights=weight)
     assert churn(predicted_labels(old), predicted_labels(new), weight) == pytest.approx(
         expected, rel=1e-12, abs=1e-15)

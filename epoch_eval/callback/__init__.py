@@ -8,6 +8,7 @@ from epoch_eval.callback.backend import require_keras_backend
 
 require_keras_backend()
 
+from epoch_eval.callback.early_stopping import EarlyStopping  # noqa: E402
 from epoch_eval.callback.epoch_evaluator import EpochEvaluator  # noqa: E402
 
-__all__ = ["EpochEvaluator"]
+__all__ = ["EarlyStopping", "EpochEvaluator"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -13,12 +14,35 @@ from epoch_eval.callback.predictions import OutputKey
 from epoch_eval.callback.sources import EvaluationSource, PredictSource, TallySource
 from epoch_eval.callback.tally import Tally
 from epoch_eval.callback.validation_data import ValidationData
+from epoch_eval.metrics.intervals import check_confidence
 from epoch_eval.metrics.result import Evaluation
-from epoch_eval.metrics.targets import check_average, check_class_names, check_task, check_threshold
+from epoch_eval.metrics.targets import (
+    Targets,
+    check_average,
+    check_class_names,
+    check_task,
+    check_threshold,
+)
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.history_logs import HistoryLogs
 from epoch_eval.sinks.outputs import check_distinct_outputs, close_sinks
 from epoch_eval.sinks.rendering import ChartRenderer
+
+
+@dataclass(frozen=True)
+class EvaluatedEpoch:
+    """The latest evaluated epoch, as `EarlyStopping` reads it.
+
+    Attributes:
+        epoch: the 1-based epoch.
+        evaluation: its `Evaluation`.
+        targets: its validation labels, scores and weights, rows in pass order (predict mode);
+            None in tally mode.
+    """
+
+    epoch: int
+    evaluation: Evaluation
+    targets: Targets | None
 
 
 class EpochEvaluator(keras.callbacks.Callback):
@@ -48,6 +72,9 @@ class EpochEvaluator(keras.callbacks.Callback):
         batch_size: rows per prediction batch for array data (default 32).
         steps: batches per evaluation; required for an infinite dataset.
         output: for a multi-output model, the name or index of the output to evaluate.
+        confidence: the confidence level of the intervals put on every value
+            (`Evaluation.intervals`); None for none.
+        seed: fixes the two halves of the held-out best-threshold estimate.
 
     Raises:
         ValueError: for a bad argument, or validation data that cannot work (a single-use
@@ -73,6 +100,8 @@ class EpochEvaluator(keras.callbacks.Callback):
         batch_size: int | None = None,
         steps: int | None = None,
         output: OutputKey = None,
+        confidence: float | None = 0.95,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.tally = validation_data if isinstance(validation_data, Tally) else None
@@ -84,6 +113,8 @@ class EpochEvaluator(keras.callbacks.Callback):
             raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
         check_task(task)
         check_threshold(threshold)
+        self.confidence = None if confidence is None else check_confidence(confidence)
+        self.seed = seed
         check_average(average, task)
         self.validation_data = (None if self.tally is not None else
                                 ValidationData(validation_data, batch_size=batch_size,
@@ -97,10 +128,11 @@ class EpochEvaluator(keras.callbacks.Callback):
         self.class_names = check_class_names(class_names)
         self.output = output
         self.source: EvaluationSource = (
-            TallySource(self.tally) if self.tally is not None else PredictSource(
+            TallySource(self.tally, confidence=self.confidence) if self.tally is not None
+            else PredictSource(
                 self.validation_data, task=task, threshold=threshold,  # type: ignore[arg-type]
                 average=average, from_logits=from_logits, class_names=self.class_names,
-                output=output))
+                output=output, confidence=self.confidence, seed=seed))
         self._reset()
 
     def _reset(self) -> None:
@@ -112,6 +144,9 @@ class EpochEvaluator(keras.callbacks.Callback):
         self._deferred: list[EpochResult] = []
         self._last_evaluated: int | None = None
         self._last_seen: int | None = None
+        self._fitting: tuple[keras.Model, dict] | None = None
+        self.latest: EvaluatedEpoch | None = None
+        """The latest evaluated epoch of the current (or last) fit."""
 
     # -- Keras hooks ----------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -132,6 +167,13 @@ class EpochEvaluator(keras.callbacks.Callback):
             raise
         self._active = tuple(active)
         self._renderer = ChartRenderer.for_sinks(active)
+        self._fitting = (self.model, self.params)
+
+    def is_fitting(self, model: keras.Model, params: dict) -> bool:
+        """Whether this evaluator has begun the `fit` of `model` whose callbacks share
+        `params` (Keras hands one `params` dict to every callback of a fit)."""
+        return (self._fitting is not None and self._fitting[0] is model
+                and self._fitting[1] is params)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.source.epoch_begin()
@@ -158,6 +200,7 @@ class EpochEvaluator(keras.callbacks.Callback):
                 self._renderer = None
             close_sinks(self._active)
             self._active = ()
+            self._fitting = None
             self.source.end(self.model)
 
     # -- evaluation -----------------------------------------------------------------------
@@ -181,6 +224,7 @@ class EpochEvaluator(keras.callbacks.Callback):
         self._last_evaluated = epoch
         if evaluation is None:
             return
+        self.latest = EvaluatedEpoch(epoch + 1, evaluation, self.source.last_targets)
         charts = None if self._renderer is None else self._renderer.charts_of(epoch + 1,
                                                                               evaluation)
         result = EpochResult(epoch + 1, evaluation, logs, charts)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any, Protocol
 
 import keras
@@ -23,9 +24,10 @@ from epoch_eval.callback.tally import LOG_KEYS, Tally
 from epoch_eval.callback.tally_steps import unwrap_steps, wrap_steps
 from epoch_eval.callback.validation_data import Batch, ValidationData
 from epoch_eval.metrics.binned import evaluate_binned
-from epoch_eval.metrics.evaluate import evaluate
+from epoch_eval.metrics.churn import churn, predicted_labels, same_rows
+from epoch_eval.metrics.evaluate import evaluate_targets
 from epoch_eval.metrics.result import Evaluation
-from epoch_eval.metrics.targets import to_targets
+from epoch_eval.metrics.targets import Targets, to_targets
 
 
 class EvaluationSource(Protocol):
@@ -51,14 +53,21 @@ class EvaluationSource(Protocol):
     def settle_logs(self, evaluation: Evaluation, logs: dict) -> None:
         """Bring `logs` up to date once the sinks that write logs have run."""
 
+    @property
+    def last_targets(self) -> Targets | None:
+        """The labels and scores of the latest epoch's evaluation (None in tally mode)."""
+
 
 class PredictSource:
     """Predict the whole validation set again at each evaluation (exact)."""
 
     def __init__(self, validation_data: ValidationData, *, task: str | None, threshold: float,
                  average: str | None, from_logits: bool,
-                 class_names: tuple[str, ...] | None, output: OutputKey) -> None:
+                 class_names: tuple[str, ...] | None, output: OutputKey,
+                 confidence: float | None = None, seed: int = 0) -> None:
         self.validation_data = validation_data
+        self.confidence = confidence
+        self.seed = seed
         self.task = task
         self.threshold = threshold
         self.average = average
@@ -67,11 +76,19 @@ class PredictSource:
         self.output = output
         self._resolved_task: str | None = task
         self._model: keras.Model | None = None
+        self._last_targets: Targets | None = None
+        self._warned_reordered = False
 
     def begin(self, model: keras.Model) -> None:
         self._model = model
         check_output_key(model, self.output)
         self._resolved_task = self._probe()
+        self._last_targets = None
+        self._warned_reordered = False
+
+    @property
+    def last_targets(self) -> Targets | None:
+        return self._last_targets
 
     def epoch_begin(self) -> None:
         pass
@@ -93,15 +110,39 @@ class PredictSource:
                           stacklevel=3)
             return self._undefined(predictions, reason)
         try:
-            return evaluate(
+            targets = to_targets(
                 predictions.y_true, predictions.y_score, task=self._resolved_task,
                 threshold=self.threshold, average=self.average, from_logits=self.from_logits,
                 sample_weight=predictions.sample_weight, class_names=self.class_names,
             )
+            evaluation = evaluate_targets(targets, confidence=self.confidence, seed=self.seed)
         except ValueError as error:
             warnings.warn(f"epoch_eval: metrics are nan because the validation data does not "
                           f"fit: {error}", RuntimeWarning, stacklevel=3)
             return self._undefined(predictions, str(error))
+        if logs is None:  # outside an epoch's end: the epochs' own sequence is left alone
+            return evaluation
+        evaluation = replace(evaluation, churn=self._churn(targets))
+        self._last_targets = targets
+        return evaluation
+
+    def _churn(self, targets: Targets) -> float | None:
+        """The churn since the previous evaluated epoch; None at the first, or (with one
+        warning) when the rows came back in another order."""
+        previous = self.last_targets
+        if previous is None:
+            return None
+        if not same_rows(previous, targets):
+            if not self._warned_reordered:
+                self._warned_reordered = True
+                warnings.warn(
+                    "epoch_eval: the validation rows came back in another order than at the "
+                    "previous epoch (a dataset that reshuffles?), so prediction churn is None: "
+                    "it compares each row's prediction with its own. Pass arrays, a PyDataset "
+                    "or an unshuffled dataset for churn.", UserWarning, stacklevel=4)
+            return None
+        return churn(predicted_labels(previous), predicted_labels(targets),
+                     targets.sample_weight)
 
     def settle_logs(self, evaluation: Evaluation, logs: dict) -> None:
         pass
@@ -163,8 +204,11 @@ class TallySource:
     sinks run and, unless a sink wrote them, put back with the exact values.
     """
 
-    def __init__(self, tally: Tally) -> None:
+    last_targets = None  # no rows are kept
+
+    def __init__(self, tally: Tally, *, confidence: float | None = None) -> None:
         self.tally = tally
+        self.confidence = confidence
         self._owned: tuple[str, ...] = ()
         self._warned_no_validation = False
         self._checked_weights = False
@@ -227,7 +271,7 @@ class TallySource:
             return Evaluation.undefined(
                 task=counts.task, n_samples=counts.n_samples, class_names=counts.class_names,
                 threshold=counts.threshold, average=counts.average, reason=reason)
-        return evaluate_binned(counts)
+        return evaluate_binned(counts, confidence=self.confidence)
 
     def settle_logs(self, evaluation: Evaluation, logs: dict) -> None:
         scalars = evaluation.scalars()

@@ -24,10 +24,10 @@ def same_rows(previous: Targets, current: Targets) -> bool:
         return False
     if not np.array_equal(previous.labels, current.labels):
         return False
-    if (previous.sample_weight is None) != (current.sample_weight is None):
-        return False
-    return previous.sample_weight is None or np.array_equal(previous.sample_weight,
-                                                            current.sample_weight)
+    before, now = previous.sample_weight, current.sample_weight
+    if before is None or now is None:
+        return before is None and now is None
+    return np.array_equal(before, now)
 
 
 def churn(previous: np.ndarray, current: np.ndarray, sample_weight: np.ndarray | None) -> float:
