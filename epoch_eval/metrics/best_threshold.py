@@ -10,8 +10,10 @@ highest score.
 
 The held-out estimate splits the rows into two random halves (`split_halves`), chooses the
 threshold on each half and measures F1 on the other, and averages the two. Choosing on a half
-needs no sort of it: the half's scores are counted in buckets of the order of their float32
-bits, F1 bounded within each bucket, and only the buckets that could hold the maximum sorted.
+needs no full sort of it: the half's scores are counted in buckets of the order of their
+float32 bits, F1 bounded within each bucket, and only the buckets that could hold the maximum
+sorted. Near a flat maximum that is still a large share of the rows: the estimate costs about
+as much as the curves' own sort (benchmarks/bench_best_threshold.py).
 """
 
 from __future__ import annotations
