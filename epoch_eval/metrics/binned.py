@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from epoch_eval.metrics import curves
+from epoch_eval.metrics import best_threshold, curves
 from epoch_eval.metrics.counting import from_confusion_matrix, from_multilabel_matrix
 from epoch_eval.metrics.evaluate import assemble_evaluation
 from epoch_eval.metrics.result import (
@@ -83,7 +83,9 @@ def evaluate_binned(counts: BinnedCounts) -> Evaluation:
     """Build the `Evaluation` of a tally: exact threshold metrics, binned curves and AUC.
 
     Per-class values where a class has no positive (or no negative) sample are nan and left
-    out of the averages, as in `evaluate()`, without a warning.
+    out of the averages, as in `evaluate()`, without a warning. The best threshold is the
+    floor of an occupied bin (every score from that bin up is positive); no held-out
+    estimate, as no rows are kept.
     """
     matrix = np.asarray(counts.confusion_matrix, dtype=np.float64)
     if counts.task == "multilabel":
@@ -102,10 +104,13 @@ def evaluate_binned(counts: BinnedCounts) -> Evaluation:
     if counts.task != "binary":
         pooled_pos, pooled_neg = counts.positives.sum(axis=0), counts.negatives.sum(axis=0)
         micro = binned_curves("micro", pooled_pos, pooled_neg, counts.bin_floors)[0]
+    best = best_threshold.of_task(counts.task, [best_threshold.best_f1(binned_ranked_counts(
+        counts.positives[k], counts.negatives[k], counts.bin_floors)) for k in range(len(ranked))],
+        heldout=None)
     evaluation, _ = assemble_evaluation(
         task=counts.task, n_samples=int(counts.n_samples), class_names=names,
         threshold=counts.threshold, average=counts.average, counts=metrics,
-        confusion_matrix=_integral(matrix), roc=roc, roc_micro=micro, pr=pr)
+        confusion_matrix=_integral(matrix), roc=roc, roc_micro=micro, pr=pr, best=best)
     return evaluation
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from epoch_eval.metrics import curves
+from epoch_eval.metrics import best_threshold, curves
 from epoch_eval.metrics.counting import CountingMetrics, multilabel_counts, single_label_counts
 from epoch_eval.metrics.descending import Workspace
 from epoch_eval.metrics.result import (
@@ -40,6 +40,7 @@ def evaluate(
     from_logits: bool = False,
     sample_weight: Any = None,
     class_names: Sequence[str] | None = None,
+    seed: int = 0,
 ) -> Evaluation:
     """Compute F1, precision, recall, accuracy, ROC AUC, average precision, the confusion
     matrix and the ROC and precision-recall curves over a whole dataset.
@@ -61,6 +62,7 @@ def evaluate(
             2-column binary) to `y_score` first.
         sample_weight: `(n,)` non-negative weights applied to every count.
         class_names: one name per class or label; default `"0"`, `"1"`, ...
+        seed: fixes the random halves of the rows behind `f1_at_best_threshold_heldout`.
 
     Returns:
         An immutable `Evaluation`.
@@ -79,11 +81,12 @@ def evaluate(
         from_logits=from_logits, sample_weight=sample_weight, class_names=class_names,
     )
     counts = _counting_metrics(targets)
-    roc_micro, roc, pr = _ranking_curves(targets)
+    roc_micro, roc, pr, best = _ranking_curves(targets)
     evaluation, notes = assemble_evaluation(
         task=targets.task, n_samples=len(targets.labels), class_names=targets.class_names,
         threshold=targets.threshold, average=targets.average, counts=counts,
-        confusion_matrix=counts.confusion_matrix, roc=roc, roc_micro=roc_micro, pr=pr)
+        confusion_matrix=counts.confusion_matrix, roc=roc, roc_micro=roc_micro, pr=pr,
+        best=best_threshold.from_targets(targets, best, seed))
     if notes:
         warnings.warn(" ".join(notes), UserWarning, stacklevel=2)
     return evaluation
@@ -93,10 +96,12 @@ def assemble_evaluation(
     *, task: Task, n_samples: int, class_names: tuple[str, ...], threshold: float,
     average: str, counts: CountingMetrics, confusion_matrix: np.ndarray,
     roc: tuple[RocCurve, ...], roc_micro: RocCurve | None, pr: tuple[PrecisionRecallCurve, ...],
+    best: best_threshold.BestThreshold | None = None,
 ) -> tuple[Evaluation, list[str]]:
     """The `Evaluation` of counted threshold metrics and per-class curves (exact or binned):
     the macro means of their ROC AUC, AP and AUC error bound over the classes where each is
-    defined, and the macro ROC curve. Also returns the notes naming the classes left out."""
+    defined, and the macro ROC curve; `best` fills the best-threshold fields. Also returns the
+    notes naming the classes left out."""
     labels = [curve.label for curve in roc]
     roc_auc, roc_note = _mean_defined(labels, [c.auc for c in roc], "roc_auc",
                                       "no positive or no negative sample")
@@ -126,6 +131,7 @@ def assemble_evaluation(
         roc_macro=curves.macro_roc_curve(roc) if task != "binary" else None,
         pr_curves=pr,
         roc_auc_error_bound=bound,
+        **(best.fields() if best is not None else {}),
     )
     return evaluation, [note for note in (roc_note, pr_note) if note]
 
@@ -145,9 +151,10 @@ def _counting_metrics(targets: Targets) -> CountingMetrics:
 
 def _ranking_curves(
     targets: Targets,
-) -> tuple[RocCurve | None, tuple[RocCurve, ...], tuple[PrecisionRecallCurve, ...]]:
-    """The micro-average ROC curve (None for binary), and each class's ROC and PR curves from
-    one sort per class (binary: the positive class only)."""
+) -> tuple[RocCurve | None, tuple[RocCurve, ...], tuple[PrecisionRecallCurve, ...],
+           tuple[tuple[float, float], ...]]:
+    """The micro-average ROC curve (None for binary), and each class's ROC and PR curves and
+    best threshold and its F1 from one sort per class (binary: the positive class only)."""
     weight = targets.sample_weight
     thread = threading.local()  # a workspace per thread, reused from class to class
 
@@ -156,7 +163,8 @@ def _ranking_curves(
         if not hasattr(thread, "workspace"):
             thread.workspace = Workspace()
         counts = curves.rank(truth, score, weight, thread.workspace)
-        return curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name)
+        return (curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name),
+                best_threshold.best_f1(counts))
 
     # The micro average comes first, alone: its sort of the pooled scores is the largest
     # temporary, and running it beside the classes would add the two peaks of memory.
@@ -168,7 +176,8 @@ def _ranking_curves(
     else:
         with ThreadPoolExecutor(threads) as pool:
             per_class = list(pool.map(class_curves, classes))
-    return micro, tuple(roc for roc, _ in per_class), tuple(pr for _, pr in per_class)
+    return (micro, tuple(c[0] for c in per_class), tuple(c[1] for c in per_class),
+            tuple(c[2] for c in per_class))
 
 
 def _one_vs_rest(targets: Targets) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

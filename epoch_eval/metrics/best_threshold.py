@@ -1,0 +1,208 @@
+"""The score threshold that maximises F1, per class, and an honest held-out estimate of its F1.
+
+F1 at threshold `t` (a score `>= t` is positive) is `2 tp / (tp + fp + P)`, `P` the positive
+weight, 0 where that is 0/0. The best threshold is a score among the rows (the thresholds of
+the precision-recall curve), the highest one where F1 is largest (the tie rule): a run of
+negatives below it only lowers F1, so it is the first point of its run of equal true
+positives, which the curves keep (`drop_intermediate`); the counts the curves are made from
+hold every maximum. Where a class has no positive, F1 is 0 everywhere and the rule picks the
+highest score.
+
+The held-out estimate splits the rows into two random halves (`split_halves`), chooses the
+threshold on each half and measures F1 on the other, and averages the two. Choosing on a half
+needs no full sort of it: the half's scores are counted in buckets of the order of their
+float32 bits, F1 bounded within each bucket, and only the buckets that could hold the maximum
+sorted. Near a flat maximum that is still a large share of the rows: the estimate costs about
+as much as the curves' own sort (benchmarks/bench_best_threshold.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from epoch_eval.metrics.curves import RankedCounts
+from epoch_eval.metrics.result import Task, frozen_array
+from epoch_eval.metrics.targets import Targets
+
+BUCKET_BITS = 16
+"""Buckets of a half's scores: the top bits of each score's float32, made orderable."""
+
+_SLACK = 1e-9  # a bucket is refined when its bound is within this of the best edge: rounding
+
+
+@dataclass(frozen=True)
+class BestThreshold:
+    """`Evaluation`'s best-threshold fields: floats for binary, per-label arrays for
+    multilabel; `heldout` is None where no rows are kept (tally mode)."""
+
+    threshold: float | np.ndarray
+    f1: float | np.ndarray
+    heldout: float | np.ndarray | None
+
+    def fields(self) -> dict[str, Any]:
+        """The keyword arguments of `Evaluation` that hold these values."""
+        return {"best_threshold": self.threshold, "f1_at_best_threshold": self.f1,
+                "f1_at_best_threshold_heldout": self.heldout}
+
+
+def best_f1(counts: RankedCounts) -> tuple[float, float]:
+    """The highest threshold where F1 is largest, and that F1, from a class's ranked counts
+    (`curves.rank`, or a tally's bins); `(nan, nan)` where there is no sample."""
+    if len(counts.tps) == 0:
+        return float("nan"), float("nan")
+    tps = counts.tps.astype(np.float64)
+    f1 = 2 * tps / (tps + counts.fps + counts.positives)
+    best = int(np.argmax(f1))  # the first maximum: the highest threshold
+    return float(counts.thresholds[best]), float(f1[best])
+
+
+def of_task(task: Task, per_class: Sequence[tuple[float, float]],
+            heldout: Sequence[float] | None) -> BestThreshold | None:
+    """Shape per-class `best_f1` results (binary: the positive class only) and held-out F1s
+    as `Evaluation` holds them; None for multiclass."""
+    if task == "multiclass":
+        return None
+    thresholds, f1s = (np.array(column, dtype=np.float64) for column in zip(*per_class,
+                                                                          strict=True))
+    kept = None if heldout is None else np.asarray(heldout, dtype=np.float64)
+    if task == "binary":
+        return BestThreshold(float(thresholds[0]), float(f1s[0]),
+                             None if kept is None else float(kept[0]))
+    return BestThreshold(frozen_array(thresholds), frozen_array(f1s),
+                         None if kept is None else frozen_array(kept))
+
+
+def from_targets(targets: Targets, per_class: Sequence[tuple[float, float]],
+                 seed: int) -> BestThreshold | None:
+    """`of_task` with the held-out F1 of each class (binary: the positive class) on the halves
+    of `split_halves(n, seed)`."""
+    if targets.task == "multiclass":
+        return None
+    in_a = split_halves(len(targets.labels), seed)
+    if targets.task == "binary":
+        columns = [(targets.labels == 1, targets.scores)]
+    else:
+        columns = [(targets.labels[:, k], targets.scores[:, k])
+                   for k in range(targets.n_classes)]
+    heldout = [heldout_f1(truth, score, targets.sample_weight, in_a)
+               for truth, score in columns]
+    return of_task(targets.task, per_class, heldout)
+
+
+def split_halves(n: int, seed: int) -> np.ndarray:
+    """`(n,)` booleans, True for the `n // 2` rows of half A, a uniformly random half drawn
+    from `np.random.default_rng(seed)`.
+
+    Each row falls in A with probability 1/2, then random rows move from the larger side to
+    make it exactly half: the draw is the same for every row, so every half is as likely
+    (a permutation of a million rows costs a tenth of an evaluation; this, a fiftieth).
+    """
+    rng = np.random.default_rng(seed)
+    in_a = rng.random(n, dtype=np.float32) < 0.5
+    excess = int(np.count_nonzero(in_a)) - n // 2
+    if excess:
+        larger = np.flatnonzero(in_a if excess > 0 else ~in_a)
+        in_a[rng.choice(larger, abs(excess), replace=False)] = excess < 0
+    return in_a
+
+
+def heldout_f1(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
+               in_a: np.ndarray) -> float:
+    """The mean of the F1 on half B at the best threshold of half A and the other way round;
+    nan where a half has no (weighted) row.
+
+    Args:
+        truth: `(n,)` booleans, True for the positive class.
+        score: `(n,)` scores.
+        weight: `(n,)` non-negative sample weights, or None; zero-weight rows are left out.
+        in_a: `(n,)` booleans, True for the rows of half A (`split_halves`).
+    """
+    bucket = _bucket_of(score)
+    code = (bucket << np.uint32(2)) | (in_a.astype(np.uint32) << np.uint32(1)) | truth
+    counted = np.bincount(code, weights=weight, minlength=4 << BUCKET_BITS)
+    counts = counted.astype(np.float64, copy=False).reshape(-1, 2, 2)  # bucket, half, truth
+    estimates = []
+    for half, other in ((1, 0), (0, 1)):
+        rows = in_a if half else ~in_a
+        threshold = _best_on_half(counts[:, half], bucket, rows, truth, score, weight)
+        estimates.append(_f1_at(threshold, counts[:, other].sum(axis=0)[1], ~rows, truth,
+                                score, weight))
+    return float(np.mean(estimates))
+
+
+def _bucket_of(score: np.ndarray) -> np.ndarray:
+    """Each score's bucket, the top `BUCKET_BITS` of its float32 made orderable: ties share a
+    bucket and a higher score never has a lower one."""
+    bits = np.add(score, 0.0, dtype=np.float32).view(np.uint32)  # a copy; -0.0 becomes 0.0
+    # a negative float's magnitude orders backwards: flip all its bits, else only the sign
+    flip = np.right_shift(bits.view(np.int32), 31).view(np.uint32)
+    flip |= np.uint32(1 << 31)
+    bits ^= flip
+    bits >>= np.uint32(32 - BUCKET_BITS)
+    return bits
+
+
+def _best_on_half(counts: np.ndarray, bucket: np.ndarray, rows: np.ndarray,
+                  truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None) -> float:
+    """`best_f1`'s threshold on the `rows` of a half, from its `(buckets, 2)` weights of
+    negatives and positives: F1 at each bucket's lowest score is known from the counts, F1
+    inside a bucket is at most as if it held only positives, and the rows of the buckets
+    whose bound reaches the best known F1 are sorted to find the maximum exactly."""
+    negatives, positives = counts[::-1, 0], counts[::-1, 1]  # highest bucket first
+    everything = negatives + positives
+    total_positive = float(positives.sum())
+    if not everything.sum() > 0:
+        return float("nan")
+    if total_positive == 0:  # F1 is 0 at every threshold: the highest score
+        return float(np.max(score[rows & (weight != 0)] if weight is not None
+                            else score[rows]))
+    all_above = np.cumsum(everything) - everything
+    positive_above = np.cumsum(positives) - positives
+    with np.errstate(invalid="ignore", divide="ignore"):
+        at_floor = 2 * (positive_above + positives) / (all_above + everything + total_positive)
+        bound = 2 * (positive_above + positives) / (all_above + positives + total_positive)
+    best_floor = float(np.max(np.where(everything > 0, at_floor, 0.0)))
+    refine = (positives > 0) & (bound >= best_floor * (1 - _SLACK))
+    top = len(everything) - 1  # back from highest-first positions to bucket numbers
+    wanted = np.zeros(len(everything), dtype=bool)
+    wanted[top - np.flatnonzero(refine)] = True
+    chosen = wanted[bucket] & rows
+    if weight is not None:
+        chosen &= weight != 0
+    picked = np.flatnonzero(chosen)
+    order = picked[np.argsort(score[picked], kind="stable")[::-1]]
+    scores, positive = score[order], truth[order]
+    weights = np.ones(len(order)) if weight is None else weight[order]
+    groups = top - bucket[order].astype(np.intp)  # highest-first bucket positions
+    # counts at or above each row: the buckets above its own, and its bucket's rows so far
+    all_counts = np.cumsum(weights)
+    positive_counts = np.cumsum(weights * positive)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    size = np.diff(np.r_[starts, len(order)])
+    all_counts += np.repeat(all_above[groups[starts]] - np.r_[0.0, all_counts][starts], size)
+    positive_counts += np.repeat(positive_above[groups[starts]]
+                                 - np.r_[0.0, positive_counts][starts], size)
+    ends = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True])  # the last of each tie
+    f1 = 2 * positive_counts[ends] / (all_counts[ends] + total_positive)
+    return float(scores[ends[int(np.argmax(f1))]])
+
+
+def _f1_at(threshold: float, positive_weight: float, rows: np.ndarray, truth: np.ndarray,
+           score: np.ndarray, weight: np.ndarray | None) -> float:
+    """F1 of `score >= threshold` on the `rows`, whose positive weight is given; nan for a
+    nan threshold."""
+    if np.isnan(threshold):
+        return float("nan")
+    predicted = rows & (score >= threshold)
+    if weight is None:
+        positive = float(np.count_nonzero(predicted & truth))
+        everything = float(np.count_nonzero(predicted))
+    else:
+        positive = float(weight @ (predicted & truth))
+        everything = float(weight @ predicted)
+    denominator = everything + positive_weight
+    return 2 * positive / denominator if denominator > 0 else 0.0
