@@ -9,11 +9,10 @@ hold every maximum. Where a class has no positive, F1 is 0 everywhere and the ru
 highest score.
 
 The held-out estimate splits the rows into two random halves (`split_halves`), chooses the
-threshold on each half and measures F1 on the other, and averages the two. Choosing on a half
-needs no full sort of it: the half's scores are counted in buckets of the order of their
-float32 bits, F1 bounded within each bucket, and only the buckets that could hold the maximum
-sorted. Near a flat maximum that is still a large share of the rows: the estimate costs about
-as much as the curves' own sort (benchmarks/bench_best_threshold.py).
+threshold on each half and measures F1 on the other, and averages the two. The thresholds it
+tries are the floors of 2**16 buckets of the float32 scores (128 to each power of two), so
+one weighted count of each half's rows per bucket gives every F1 exactly, with no sort: a few
+passes over the scores (benchmarks/bench_best_threshold.py).
 """
 
 from __future__ import annotations
@@ -30,9 +29,6 @@ from epoch_eval.metrics.targets import Targets
 
 BUCKET_BITS = 16
 """Buckets of a half's scores: the top bits of each score's float32, made orderable."""
-
-_SLACK = 1e-9  # a bucket is refined when its bound is within this of the best edge: rounding
-
 
 @dataclass(frozen=True)
 class BestThreshold:
@@ -115,23 +111,45 @@ def heldout_f1(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
     """The mean of the F1 on half B at the best threshold of half A and the other way round;
     nan where a half has no (weighted) row.
 
+    The thresholds tried on a half are the floors of the buckets of `_bucket_of` (2**16
+    buckets of the float32 scores: 128 to each power of two, a relative step of 1/128), so
+    one count of each half's rows per bucket gives every F1 exactly, with no sort.
+
     Args:
         truth: `(n,)` booleans, True for the positive class.
         score: `(n,)` scores.
-        weight: `(n,)` non-negative sample weights, or None; zero-weight rows are left out.
+        weight: `(n,)` non-negative sample weights, or None; zero-weight rows count nothing.
         in_a: `(n,)` booleans, True for the rows of half A (`split_halves`).
     """
-    bucket = _bucket_of(score)
-    code = (bucket << np.uint32(2)) | (in_a.astype(np.uint32) << np.uint32(1)) | truth
+    code = _bucket_of(score)
+    code <<= np.uint32(2)
+    code |= in_a.astype(np.uint32) << np.uint32(1)
+    code |= truth
     counted = np.bincount(code, weights=weight, minlength=4 << BUCKET_BITS)
-    counts = counted.astype(np.float64, copy=False).reshape(-1, 2, 2)  # bucket, half, truth
+    # highest bucket first; (bucket, half, truth) -> each half's F1 at each bucket's floor
+    counts = counted.astype(np.float64, copy=False).reshape(-1, 2, 2)[::-1]
+    f1 = [_f1_at_floors(counts[:, half]) for half in (0, 1)]
     estimates = []
     for half, other in ((1, 0), (0, 1)):
-        rows = in_a if half else ~in_a
-        threshold = _best_on_half(counts[:, half], bucket, rows, truth, score, weight)
-        estimates.append(_f1_at(threshold, counts[:, other].sum(axis=0)[1], ~rows, truth,
-                                score, weight))
+        scores_of_half = counts[:, half].sum(axis=1) > 0
+        if not scores_of_half.any() or f1[other] is None:
+            return float("nan")
+        chosen = int(np.argmax(np.where(scores_of_half, f1[half], -1.0)))  # the highest first
+        estimates.append(float(f1[other][chosen]))
     return float(np.mean(estimates))
+
+
+def _f1_at_floors(counts: np.ndarray) -> np.ndarray | None:
+    """F1 of one half at each bucket's floor as threshold, from its `(buckets, 2)` weights of
+    negatives and positives, highest bucket first (0 where nothing is predicted positive and
+    there is no positive); None where the half has no weight at all."""
+    predicted = np.cumsum(counts.sum(axis=1))
+    if not predicted[-1] > 0:
+        return None
+    true_positives = np.cumsum(counts[:, 1])
+    denominator = predicted + true_positives[-1]
+    return np.divide(2 * true_positives, denominator, out=np.zeros_like(denominator),
+                     where=denominator > 0)
 
 
 def _bucket_of(score: np.ndarray) -> np.ndarray:
@@ -144,65 +162,3 @@ def _bucket_of(score: np.ndarray) -> np.ndarray:
     bits ^= flip
     bits >>= np.uint32(32 - BUCKET_BITS)
     return bits
-
-
-def _best_on_half(counts: np.ndarray, bucket: np.ndarray, rows: np.ndarray,
-                  truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None) -> float:
-    """`best_f1`'s threshold on the `rows` of a half, from its `(buckets, 2)` weights of
-    negatives and positives: F1 at each bucket's lowest score is known from the counts, F1
-    inside a bucket is at most as if it held only positives, and the rows of the buckets
-    whose bound reaches the best known F1 are sorted to find the maximum exactly."""
-    negatives, positives = counts[::-1, 0], counts[::-1, 1]  # highest bucket first
-    everything = negatives + positives
-    total_positive = float(positives.sum())
-    if not everything.sum() > 0:
-        return float("nan")
-    if total_positive == 0:  # F1 is 0 at every threshold: the highest score
-        return float(np.max(score[rows & (weight != 0)] if weight is not None
-                            else score[rows]))
-    all_above = np.cumsum(everything) - everything
-    positive_above = np.cumsum(positives) - positives
-    with np.errstate(invalid="ignore", divide="ignore"):
-        at_floor = 2 * (positive_above + positives) / (all_above + everything + total_positive)
-        bound = 2 * (positive_above + positives) / (all_above + positives + total_positive)
-    best_floor = float(np.max(np.where(everything > 0, at_floor, 0.0)))
-    refine = (positives > 0) & (bound >= best_floor * (1 - _SLACK))
-    top = len(everything) - 1  # back from highest-first positions to bucket numbers
-    wanted = np.zeros(len(everything), dtype=bool)
-    wanted[top - np.flatnonzero(refine)] = True
-    chosen = wanted[bucket] & rows
-    if weight is not None:
-        chosen &= weight != 0
-    picked = np.flatnonzero(chosen)
-    order = picked[np.argsort(score[picked], kind="stable")[::-1]]
-    scores, positive = score[order], truth[order]
-    weights = np.ones(len(order)) if weight is None else weight[order]
-    groups = top - bucket[order].astype(np.intp)  # highest-first bucket positions
-    # counts at or above each row: the buckets above its own, and its bucket's rows so far
-    all_counts = np.cumsum(weights)
-    positive_counts = np.cumsum(weights * positive)
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    size = np.diff(np.r_[starts, len(order)])
-    all_counts += np.repeat(all_above[groups[starts]] - np.r_[0.0, all_counts][starts], size)
-    positive_counts += np.repeat(positive_above[groups[starts]]
-                                 - np.r_[0.0, positive_counts][starts], size)
-    ends = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True])  # the last of each tie
-    f1 = 2 * positive_counts[ends] / (all_counts[ends] + total_positive)
-    return float(scores[ends[int(np.argmax(f1))]])
-
-
-def _f1_at(threshold: float, positive_weight: float, rows: np.ndarray, truth: np.ndarray,
-           score: np.ndarray, weight: np.ndarray | None) -> float:
-    """F1 of `score >= threshold` on the `rows`, whose positive weight is given; nan for a
-    nan threshold."""
-    if np.isnan(threshold):
-        return float("nan")
-    predicted = rows & (score >= threshold)
-    if weight is None:
-        positive = float(np.count_nonzero(predicted & truth))
-        everything = float(np.count_nonzero(predicted))
-    else:
-        positive = float(weight @ (predicted & truth))
-        everything = float(weight @ predicted)
-    denominator = everything + positive_weight
-    return 2 * positive / denominator if denominator > 0 else 0.0

@@ -80,6 +80,13 @@ def evaluate(
         y_true, y_score, task=task, threshold=threshold, average=average,
         from_logits=from_logits, sample_weight=sample_weight, class_names=class_names,
     )
+    return evaluate_targets(targets, seed=seed, stacklevel=3)
+
+
+def evaluate_targets(targets: Targets, *, seed: int = 0, stacklevel: int = 2) -> Evaluation:
+    """`evaluate()` of labels and scores already checked by `to_targets` (the callback keeps
+    them between epochs, for churn and paired comparisons); notes are warnings at
+    `stacklevel`."""
     counts = _counting_metrics(targets)
     roc_micro, roc, pr, best = _ranking_curves(targets)
     evaluation, notes = assemble_evaluation(
@@ -88,7 +95,7 @@ def evaluate(
         confusion_matrix=counts.confusion_matrix, roc=roc, roc_micro=roc_micro, pr=pr,
         best=best_threshold.from_targets(targets, best, seed))
     if notes:
-        warnings.warn(" ".join(notes), UserWarning, stacklevel=2)
+        warnings.warn(" ".join(notes), UserWarning, stacklevel=stacklevel)
     return evaluation
 
 
