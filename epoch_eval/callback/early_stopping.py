@@ -8,7 +8,8 @@ from typing import Any
 import keras
 
 from epoch_eval.callback.epoch_evaluator import EpochEvaluator, EvaluatedEpoch
-from epoch_eval.metrics.intervals import check_confidence, paired_gain, unpaired_gain
+from epoch_eval.metrics.churn import same_rows
+from epoch_eval.metrics.intervals import Gain, check_confidence, paired_gain, unpaired_gain
 from epoch_eval.metrics.result import SCALAR_NAMES
 
 MODES = ("auto", "max", "min")
@@ -83,6 +84,11 @@ class EarlyStopping(keras.callbacks.Callback):
         if mode not in MODES:
             raise ValueError(f"Invalid `mode` argument value. Expected one of {MODES}. "
                              f"Received: mode={mode!r}")
+        if evaluator.confidence is None:
+            raise ValueError("epoch_eval.EarlyStopping compares epochs by their standard "
+                             "errors, which an evaluator without intervals does not compute: "
+                             "create it with EpochEvaluator(..., confidence=0.95). Received: "
+                             "evaluator.confidence=None")
         if not isinstance(start_from_epoch, int) or start_from_epoch < 0:
             raise ValueError(f"`start_from_epoch` must be a non-negative integer. Received: "
                              f"start_from_epoch={start_from_epoch!r}")
@@ -156,22 +162,21 @@ class EarlyStopping(keras.callbacks.Callback):
         best = self._best
         if best is None:
             return True
-        sign = -1.0 if self.mode == "min" else 1.0
-        paired = latest.targets is not None and best.targets is not None
-        if paired:
-            result = paired_gain(self.monitor, best.targets, latest.targets,  # type: ignore[arg-type]
-                                 confidence=self.confidence, sign=sign)
-            if result is None:  # the rows differ: fall back to the unpaired test
-                paired = False
-                if not self._warned_unpaired:
-                    self._warned_unpaired = True
-                    warnings.warn(
-                        "epoch_eval.EarlyStopping: the validation rows came back in another "
-                        "order (a dataset that reshuffles?), so epochs are compared unpaired, "
-                        "which needs larger gains; pass arrays or an unshuffled dataset for "
-                        "the paired test.", UserWarning, stacklevel=3)
-        if not paired:
-            result = unpaired_gain(self.monitor, best.evaluation, latest.evaluation,
-                                   confidence=self.confidence, sign=sign)
-        _, lower = result  # type: ignore[misc]
-        return lower > 0
+        gain: Gain | None = None
+        if latest.targets is not None and best.targets is not None:
+            if same_rows(best.targets, latest.targets):
+                gain = paired_gain(self.monitor, latest.targets, best.targets,
+                                   confidence=self.confidence)
+            elif not self._warned_unpaired:
+                self._warned_unpaired = True
+                warnings.warn(
+                    "epoch_eval.EarlyStopping: the validation rows came back in another "
+                    "order (a dataset that reshuffles?), so epochs are compared unpaired, "
+                    "which needs larger gains; pass arrays or an unshuffled dataset for "
+                    "the paired test.", UserWarning, stacklevel=3)
+        if gain is None:
+            gain = unpaired_gain(latest.evaluation, best.evaluation, self.monitor,
+                                 confidence=self.confidence)
+        margin = gain.gain - gain.lower_bound  # z * standard error
+        improvement = -gain.gain if self.mode == "min" else gain.gain
+        return improvement - margin > 0
