@@ -23,6 +23,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from PIL import Image
@@ -111,15 +112,13 @@ def main() -> None:
     for label, evaluation in cases:
         names = ("confusion_matrix",) if evaluation.task == "multilabel" else CHART_NAMES
         for name in names:
-            fresh, png = least_cpu(lambda e=evaluation, n=name: chart_png(n, e, epoch=1),
-                                   args.repeats)
+            fresh, png = least_cpu(partial(chart_png, name, evaluation, epoch=1), args.repeats)
             size = check_png(png, name, evaluation)
             charts = FastCharts()
             charts.png(name, evaluation, 1)
             frame = charts._frames[name]
             following = next_epoch(evaluation)
-            redraw, fast_png = least_cpu(lambda c=charts, n=name, e=following: c.png(n, e, 2),
-                                         args.repeats)
+            redraw, fast_png = least_cpu(partial(charts.png, name, following, 2), args.repeats)
             if charts._frames[name] is not frame:
                 raise AssertionError(f"{label} {name}: the kept frame was not reused")
             check_png(fast_png, name, following)

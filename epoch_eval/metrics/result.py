@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 
@@ -80,7 +80,8 @@ class PerClassMetrics:
     support: np.ndarray
 
 
-class ConfusedPair(NamedTuple):
+@dataclass(frozen=True)
+class ConfusedPair:
     """One cell off the diagonal of a confusion matrix: `count` weighted samples of class
     `true` predicted as `predicted`; `rate` is `count` over the true class' support (the
     row-normalised rate that the confusion-matrix chart shows)."""
@@ -175,7 +176,8 @@ class Evaluation:
             k: how many pairs at most, a positive integer.
 
         Returns:
-            Up to `k` `ConfusedPair(true, predicted, count, rate)`, as Python floats.
+            Up to `k` `ConfusedPair(true, predicted, count, rate)` (count and rate Python
+            floats).
 
         Raises:
             ValueError: when `k` is not a positive integer.
