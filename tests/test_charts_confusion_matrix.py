@@ -96,12 +96,14 @@ def test_x_tick_labels_rotate_when_names_do_not_fit():
     assert all(label.get_rotation() == 0 for label in plot.ax.get_xticklabels())
 
 
-def test_100_classes_drop_cell_texts_but_keep_the_image():
+def test_100_classes_show_a_legible_sub_matrix():
+    # issue 17: beyond 30 classes, 30 of them and "all other classes", with cell texts
+    # (tests/test_charts_many_classes.py checks its values)
     evaluation = multiclass(100, n=5000)
     plot = plot_confusion_matrix(evaluation)
-    assert plot.panels[0].texts is None
-    assert len(plot.ax.texts) == 0
-    assert plot.panels[0].image.get_array().shape == (100, 100)
+    assert plot.panels[0].image.get_array().shape == (31, 31)
+    assert plot.panels[0].texts is not None
+    assert all(t.get_fontsize() >= MIN_CELL_FONT_SIZE for t in plot.ax.texts)
 
 
 def test_include_values_overrides_the_legibility_rule():

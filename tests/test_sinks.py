@@ -76,8 +76,13 @@ def test_stdout_report_has_a_row_per_class(evaluation):
     Stdout(stream, report=True).write(EpochResult(1, evaluation, {}))
     lines = stream.getvalue().splitlines()
     assert lines[1].split() == ["precision", "recall", "f1", "support", "roc_auc", "pr_auc"]
-    rows = {line.split()[0]: line.split()[1:] for line in lines[2:]}
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:5]}
     assert list(rows) == ["cat", "dog", "bird"]
+    pairs = evaluation.confused_pairs()
+    assert lines[5] == "most confused (true -> predicted: count, rate of the true class)"
+    assert lines[6] == (f"  {pairs[0].true} -> {pairs[0].predicted}: {pairs[0].count:g}, "
+                        f"{pairs[0].rate:.1%}")
+    assert len(lines) == 6 + len(pairs)
     assert rows["dog"][0] == f"{evaluation.per_class.precision[1]:.4f}"
     assert rows["dog"][3] == str(int(evaluation.per_class.support[1]))
     assert rows["dog"][4] == f"{evaluation.roc_curves[1].auc:.4f}"

@@ -22,6 +22,7 @@ from epoch_eval.charts._figure import (
     new_figure,
     short_name,
 )
+from epoch_eval.charts.shown_classes import MAX_SHOWN_CLASSES, ShownClasses, shown_classes
 from epoch_eval.metrics.result import Evaluation
 
 MULTILABEL_TICKS = ("negative", "positive")
@@ -40,8 +41,8 @@ class MatrixPanel:
         ax: the Axes it fills.
         image: the `imshow` image; its array is the row-normalised rate (nan for a row
             without samples).
-        texts: `(C, C)` object array of the cell `Text`s ("count\\nrate"), or None when the
-            cells were too small for legible text.
+        texts: `(C, C)` object array of the cell `Text`s ("count\\nrate"; None for an empty
+            cell of a sub-matrix), or None when the cells were too small for legible text.
         cell_points: the side of a cell in points when the font sizes were chosen.
     """
 
@@ -58,10 +59,12 @@ class ConfusionMatrixPlot:
     Attributes:
         panels: one `MatrixPanel`, or one per label for a multilabel evaluation.
         colorbar: the colour bar of the row-normalised rate, shared by all panels, or None.
+        shown: which classes (labels) are drawn, and the drawn matrices.
     """
 
     panels: tuple[MatrixPanel, ...]
     colorbar: Colorbar | None
+    shown: ShownClasses | None = None
 
     @property
     def ax(self) -> Axes:
@@ -88,6 +91,14 @@ def plot_confusion_matrix(
     A multilabel evaluation gets one small 2x2 panel per label (rows and columns "negative"
     and "positive"), titled with the label's name, in a grid.
 
+    Many classes: beyond 30 classes the chart shows the 30 most involved in errors (row plus
+    column weight off the diagonal) and one "all other classes" row and column that sum the
+    rest, so each row still adds up to its class' support; empty cells of that sub-matrix
+    carry no text. Beyond 16 labels a multilabel grid shows the 16 labels with the most
+    errors. The Axes title (multilabel: the figure's x label) says what was chosen; see
+    `epoch_eval.charts.shown_classes`. Class names longer than 24 characters are cut with an
+    ellipsis.
+
     Args:
         evaluation: an `Evaluation` from `epoch_eval.evaluate()`.
         ax: where to draw; None draws on a new figure. For a multilabel evaluation it is the
@@ -105,13 +116,15 @@ def plot_confusion_matrix(
     """
     check_drawable(evaluation, "confusion_matrix")
     colour_map = (colormaps[cmap] if isinstance(cmap, str) else cmap).with_extremes(bad="0.85")
-    matrix = np.asarray(evaluation.confusion_matrix, dtype=np.float64)
+    shown = shown_classes(evaluation)
     if evaluation.task == "multilabel":
-        panel_axes = _grid_axes(ax, len(evaluation.class_names))
-        panels = [_draw_matrix(panel_ax, matrix[k], MULTILABEL_TICKS, colour_map, include_values)
-                  for k, panel_ax in enumerate(panel_axes)]
+        panel_axes = _grid_axes(ax, len(shown.indices))
+        panels = [_draw_matrix(panel_ax, matrix, MULTILABEL_TICKS, colour_map, include_values)
+                  for matrix, panel_ax in zip(shown.matrices, panel_axes, strict=True)]
         _, cols = _grid_shape(len(panels))
-        for k, (panel, name) in enumerate(zip(panels, evaluation.class_names, strict=True)):
+        if shown.note:
+            panels[0].ax.figure.supxlabel(shown.note, fontsize=9)
+        for k, (panel, name) in enumerate(zip(panels, shown.names, strict=True)):
             panel.ax.set_title(short_name(name), fontsize=panel.ax.xaxis.label.get_fontsize(),
                                parse_math=False)
             if k % cols:
@@ -121,8 +134,11 @@ def plot_confusion_matrix(
                 panel.ax.set_xlabel("")
     else:
         ax = axes_or_new(ax, confusion_matrix_figsize(evaluation))
-        names = tuple(short_name(name) for name in evaluation.class_names)
-        panels = [_draw_matrix(ax, matrix, names, colour_map, include_values)]
+        names = tuple(short_name(name) for name in shown.names)
+        panels = [_draw_matrix(ax, shown.matrices[0], names, colour_map, include_values,
+                               blank_zeros=not shown.is_all)]
+        if shown.note:
+            ax.set_title(shown.note, fontsize=9, parse_math=False)
     bar = None
     if colorbar:
         figure = panels[0].ax.figure
@@ -130,22 +146,22 @@ def plot_confusion_matrix(
                               shrink=0.8 if len(panels) > 1 else 1.0, aspect=30,
                               format=PercentFormatter(xmax=1.0, decimals=0))
         bar.set_label("Row-normalised rate")
-    return ConfusionMatrixPlot(tuple(panels), bar)
+    return ConfusionMatrixPlot(tuple(panels), bar, shown)
 
 
 def confusion_matrix_figsize(evaluation: Evaluation) -> tuple[float, float]:
     """A figure size in inches that keeps every cell text legible up to ~30 classes.
 
-    About half an inch per class (capped at 14 inches of matrix), never below 6.4x4.8;
-    for multilabel, 2.3 inches per label panel.
+    About half an inch per shown class (capped at 14 inches of matrix, 12 for a sub-matrix of
+    many classes), never below 6.4x4.8; for multilabel, 2.3 inches per shown label panel.
     """
-    n = len(evaluation.class_names)
+    names = shown_classes(evaluation).names
+    n = len(names)
     if evaluation.task == "multilabel":
         return _grid_figsize(n)
-    side = min(max(n * CELL_INCHES, 3.6), 14.0)
+    side = min(max(n * CELL_INCHES, 3.6), 14.0 if n <= MAX_SHOWN_CLASSES else 12.0)
     tick_inches = _tick_font_size(side * 72.0 / n) / 72.0
-    names_inches = 0.6 * tick_inches * max(len(short_name(name))
-                                           for name in evaluation.class_names)
+    names_inches = 0.6 * tick_inches * max(len(short_name(name)) for name in names)
     # left: tick labels and "True label"; right: the colour bar and its labels
     width = side + names_inches + 0.5 + 1.2
     # below: (rotated) tick labels and "Predicted label"; above: the title
@@ -191,21 +207,26 @@ def _draw_matrix(
     names: tuple[str, ...],
     colour_map: Colormap,
     include_values: bool | None,
+    *,
+    blank_zeros: bool = False,
 ) -> MatrixPanel:
-    """Draw one square matrix of counts into `ax`, coloured by row-normalised rate."""
+    """Draw one square matrix of counts into `ax`, coloured by row-normalised rate; with
+    `blank_zeros`, empty cells get no text."""
     n = len(names)
     rates = row_rates(matrix)
     image = ax.imshow(np.ma.masked_invalid(rates), cmap=colour_map, vmin=0.0, vmax=1.0,
                       interpolation="nearest", aspect="equal")
     width, height = axes_size_points(ax)
     cell = min(width, height) / n
-    labels = cell_labels(matrix, rates)
+    labels = cell_labels(matrix, rates, blank_zeros=blank_zeros)
     font_size = cell_font_size(cell, labels)
     texts = None
     if include_values or (include_values is None and font_size >= MIN_CELL_FONT_SIZE):
         texts = np.empty((n, n), dtype=object)
         for i in range(n):
             for j in range(n):
+                if not labels[i][j]:
+                    continue
                 texts[i, j] = ax.text(j, i, labels[i][j], ha="center", va="center",
                                       fontsize=font_size,
                                       color=text_colour(colour_map, rates[i, j]),
@@ -236,16 +257,18 @@ def row_rates(matrix: np.ndarray) -> np.ndarray:
         return np.where(totals > 0, matrix / np.where(totals > 0, totals, 1.0), np.nan)
 
 
-def cell_labels(matrix: np.ndarray, rates: np.ndarray) -> list[list[str]]:
-    """The text of every cell, "count\\nrate"."""
+def cell_labels(matrix: np.ndarray, rates: np.ndarray, *,
+                blank_zeros: bool = False) -> list[list[str]]:
+    """The text of every cell, "count\\nrate"; "" for an empty cell with `blank_zeros`."""
     n = len(matrix)
-    return [[_cell_label(matrix[i, j], rates[i, j]) for j in range(n)] for i in range(n)]
+    return [["" if blank_zeros and matrix[i, j] == 0 else _cell_label(matrix[i, j], rates[i, j])
+             for j in range(n)] for i in range(n)]
 
 
 def cell_font_size(cell_points: float, labels: list[list[str]]) -> float:
     """The font size that fits the widest label, on two lines, in a cell of `cell_points`."""
-    widest = max(max(len(line) for line in label.split("\n")) for row in labels
-                 for label in row)
+    widest = max(1, max(max(len(line) for line in label.split("\n")) for row in labels
+                        for label in row))
     # a digit is ~0.6 em wide and a line ~1.2 em high: fit the widest label, two lines
     return min(MAX_FONT_SIZE, 0.85 * cell_points / (0.6 * widest), 0.8 * cell_points / 2.4)
 

@@ -43,6 +43,7 @@ from epoch_eval.charts.png import encode_png
 from epoch_eval.charts.pr_curve import plot_pr_curve, pr_curve_figsize
 from epoch_eval.charts.render import chart_title, check_chart_names
 from epoch_eval.charts.roc_curve import plot_roc_curve, roc_curve_figsize
+from epoch_eval.charts.shown_classes import shown_classes
 from epoch_eval.charts.thinning import thin_evaluation
 from epoch_eval.metrics.result import Evaluation
 
@@ -295,12 +296,15 @@ class _Panel:
 
 
 class _MatrixFrame(_Frame):
-    """The confusion matrix: the image, the cell texts and the title change."""
+    """The confusion matrix: the image, the cell texts and the title change. With many
+    classes, a change of the shown classes (their tick labels) needs a new frame."""
 
     def __init__(self, evaluation: Evaluation, title: str, glyphs: _TextImages) -> None:
         super().__init__(confusion_matrix_figsize(evaluation), title)
         self.glyphs = glyphs
-        self.key = (evaluation.task, evaluation.class_names)
+        shown = shown_classes(evaluation)
+        self.key = (evaluation.task, evaluation.class_names, shown.indices)
+        self.blank_zeros = evaluation.task != "multilabel" and not shown.is_all
         ax = self.figure.add_subplot()
         plot = plot_confusion_matrix(evaluation, ax=ax)
         self.colour_map: Colormap = plot.panels[0].image.get_cmap()
@@ -308,7 +312,8 @@ class _MatrixFrame(_Frame):
             panel.image.set_animated(True)
             if panel.texts is not None:
                 for text in panel.texts.flat:
-                    text.set_visible(False)  # pasted from glyph images instead
+                    if text is not None:
+                        text.set_visible(False)  # pasted from glyph images instead
         self.freeze()
         height = self.figure.bbox.height
         self.panels = []
@@ -317,27 +322,31 @@ class _MatrixFrame(_Frame):
             grid = np.stack(np.meshgrid(np.arange(n), np.arange(n)), axis=-1).reshape(-1, 2)
             centres = panel.ax.transData.transform(grid).reshape(n, n, 2)
             centres[..., 1] = height - centres[..., 1]
-            font_size = None if panel.texts is None else panel.texts[0, 0].get_fontsize()
+            font_size = None
+            if panel.texts is not None:
+                font_size = next(text.get_fontsize() for text in panel.texts.flat
+                                 if text is not None)
             self.panels.append(_Panel(panel.ax, panel.image, font_size, centres,
                                       panel.cell_points))
-        self.redraw_matrices(evaluation)
+        self.redraw_matrices(shown.matrices)
 
     def update(self, evaluation: Evaluation, title: str) -> bool:
-        if ((evaluation.task, evaluation.class_names) != self.key
+        shown = shown_classes(evaluation)
+        if ((evaluation.task, evaluation.class_names, shown.indices) != self.key
                 or confusion_matrix_figsize(evaluation) != self.figsize):
             return False
-        matrices = _matrices(evaluation)
+        matrices = shown.matrices
         for panel, matrix in zip(self.panels, matrices, strict=True):
-            size = cell_font_size(panel.cell_points, cell_labels(matrix, row_rates(matrix)))
+            labels = cell_labels(matrix, row_rates(matrix), blank_zeros=self.blank_zeros)
+            size = cell_font_size(panel.cell_points, labels)
             legible = size >= MIN_CELL_FONT_SIZE
             if (size != panel.font_size) if panel.font_size is not None else legible:
                 return False  # another font size, or cell texts where there were none
         self.title.set_text(title)
-        self.redraw_matrices(evaluation)
+        self.redraw_matrices(matrices)
         return True
 
-    def redraw_matrices(self, evaluation: Evaluation) -> None:
-        matrices = _matrices(evaluation)
+    def redraw_matrices(self, matrices: tuple[np.ndarray, ...]) -> None:
         for panel, matrix in zip(self.panels, matrices, strict=True):
             panel.image.set_data(np.ma.masked_invalid(row_rates(matrix)))
         self.redraw([artist for panel in self.panels
@@ -347,16 +356,13 @@ class _MatrixFrame(_Frame):
             if panel.font_size is None:
                 continue
             rates = row_rates(matrix)
-            labels = cell_labels(matrix, rates)
+            labels = cell_labels(matrix, rates, blank_zeros=self.blank_zeros)
             for (i, j), label in np.ndenumerate(np.array(labels, dtype=object)):
+                if not label:
+                    continue
                 colour = _rgb(text_colour(self.colour_map, float(rates[i, j])))
                 self.glyphs.paste(pixels, label, panel.font_size,
                                   (panel.centres[i, j, 0], panel.centres[i, j, 1]), colour)
-
-
-def _matrices(evaluation: Evaluation) -> list[np.ndarray]:
-    matrix = np.asarray(evaluation.confusion_matrix, dtype=np.float64)
-    return list(matrix) if evaluation.task == "multilabel" else [matrix]
 
 
 def _rgb(colour: str) -> np.ndarray:

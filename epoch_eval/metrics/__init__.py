@@ -3,6 +3,7 @@
 from epoch_eval.metrics.evaluate import evaluate
 from epoch_eval.metrics.result import (
     SCALAR_NAMES,
+    ConfusedPair,
     Evaluation,
     PerClassMetrics,
     PrecisionRecallCurve,
@@ -11,6 +12,7 @@ from epoch_eval.metrics.result import (
 
 __all__ = [
     "SCALAR_NAMES",
+    "ConfusedPair",
     "Evaluation",
     "PerClassMetrics",
     "PrecisionRecallCurve",

@@ -81,6 +81,18 @@ class PerClassMetrics:
 
 
 @dataclass(frozen=True)
+class ConfusedPair:
+    """One cell off the diagonal of a confusion matrix: `count` weighted samples of class
+    `true` predicted as `predicted`; `rate` is `count` over the true class' support (the
+    row-normalised rate that the confusion-matrix chart shows)."""
+
+    true: str
+    predicted: str
+    count: float
+    rate: float
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Whole-dataset classification metrics, curves and confusion matrix.
 
@@ -151,6 +163,44 @@ class Evaluation:
     def is_defined(self) -> bool:
         """False when the metrics could not be computed (see `undefined_reason`)."""
         return self.undefined_reason is None
+
+    def confused_pairs(self, k: int = 10) -> tuple[ConfusedPair, ...]:
+        """The `k` most confused `(true, predicted)` class pairs, most weight first.
+
+        Binary and multiclass only: pairs off the diagonal of `confusion_matrix` with a
+        non-zero count, ordered by count (ties: by true class, then predicted class, in class
+        order). A multilabel evaluation has no pairs of classes (each label is its own 2x2
+        matrix) and returns `()`, as does an undefined one.
+
+        Args:
+            k: how many pairs at most, a positive integer.
+
+        Returns:
+            Up to `k` `ConfusedPair(true, predicted, count, rate)` (count and rate Python
+            floats).
+
+        Raises:
+            ValueError: when `k` is not a positive integer.
+
+        Example:
+            >>> evaluation.confused_pairs(3)[0]
+            ConfusedPair(true='cat', predicted='dog', count=12.0, rate=0.08)
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"Invalid `k` argument value. It should be a positive integer. "
+                             f"Received: k={k!r}")
+        if self.task == "multilabel" or not self.is_defined:
+            return ()
+        matrix = np.nan_to_num(np.asarray(self.confusion_matrix, dtype=np.float64))
+        support = matrix.sum(axis=1)
+        off = matrix.copy()
+        np.fill_diagonal(off, 0.0)
+        flat = np.flatnonzero(off)  # increasing: a stable sort breaks ties in class order
+        top = flat[np.argsort(-off.ravel()[flat], kind="stable")[:k]]
+        n = len(matrix)
+        return tuple(ConfusedPair(self.class_names[i // n], self.class_names[i % n],
+                                  float(off.flat[i]), float(off.flat[i] / support[i // n]))
+                     for i in (int(index) for index in top))
 
     def scalars(self) -> dict[str, float]:
         """The headline metrics as plain Python floats, keyed by their names."""

@@ -200,7 +200,9 @@ def _epoch_data(item: _Epoch) -> dict[str, Any]:
     ]
     confidence = (f"{evaluation.confidence:.0%}" if evaluation.intervals
                   and evaluation.confidence is not None else None)
-    return {"epoch": item.epoch, "scalars": scalars, "rows": rows,
+    pairs = [[pair.true, pair.predicted, f"{pair.count:g}", f"{pair.rate:.1%}"]
+             for pair in evaluation.confused_pairs(10)]
+    return {"epoch": item.epoch, "scalars": scalars, "rows": rows, "pairs": pairs,
             "undefined": evaluation.undefined_reason, "confidence": confidence,
             "images": {name: item.images[name] for name in CHART_NAMES if name in item.images}}
 
@@ -315,16 +317,19 @@ function show(index) {
     scalars.prepend(cell("caption", "[low, high]: " + item.confidence + " intervals"));
   document.getElementById("undefined").textContent =
     item.undefined ? "Metrics are nan at this epoch: " + item.undefined : "";
-  const table = document.getElementById("per-class");
-  table.replaceChildren();
-  const header = document.createElement("tr");
-  for (const name of ["class", "precision", "recall", "f1", "support", "roc_auc", "pr_auc"])
-    header.append(cell("th", name));
-  table.append(header);
-  for (const row of item.rows) {
-    const tr = document.createElement("tr");
-    for (const value of row) tr.append(cell("td", value));
-    table.append(tr);
+  showClasses(item);
+  const pairs = document.getElementById("confused-pairs");
+  pairs.replaceChildren();
+  if (item.pairs && item.pairs.length) {
+    const header = document.createElement("tr");
+    for (const name of ["true", "predicted", "count", "rate of the true class"])
+      header.append(cell("th", name));
+    pairs.append(cell("caption", "Most confused pairs"), header);
+    for (const row of item.pairs) {
+      const tr = document.createElement("tr");
+      for (const value of row) tr.append(cell("td", value));
+      pairs.append(tr);
+    }
   }
   const charts = document.getElementById("charts");
   charts.replaceChildren();
@@ -343,6 +348,47 @@ function show(index) {
     charts.append(figure);
   }
 }
+// the per-class table sorts by the clicked column (again: the other way); beyond 30
+// classes it opens with the worst F1 first
+const columns = ["class", "precision", "recall", "f1", "support", "roc_auc", "pr_auc"];
+let sortColumn = null, sortUp = true;
+function sortKey(value) { const x = parseFloat(value); return Number.isNaN(x) ? null : x; }
+function sortedRows(rows) {
+  if (sortColumn === null) return rows;
+  const sign = sortUp ? 1 : -1;
+  return rows.map((row, index) => [row, index]).sort(([a, i], [b, j]) => {
+    if (sortColumn === 0) return sign * a[0].localeCompare(b[0]) || i - j;
+    const x = sortKey(a[sortColumn]), y = sortKey(b[sortColumn]);
+    if (x === null || y === null) return (x === null) - (y === null) || i - j;  // nan last
+    return sign * (x - y) || i - j;
+  }).map(([row]) => row);
+}
+function showClasses(item) {
+  const table = document.getElementById("per-class");
+  table.replaceChildren();
+  const header = document.createElement("tr");
+  columns.forEach((name, index) => {
+    const th = cell("th", name + (index === sortColumn ? (sortUp ? " \u25b2" : " \u25bc") : ""));
+    th.dataset.column = name;
+    th.style.cursor = "pointer";
+    th.setAttribute("aria-sort", index === sortColumn ? (sortUp ? "ascending" : "descending")
+                                                      : "none");
+    th.addEventListener("click", () => {
+      sortUp = sortColumn === index ? !sortUp : true;
+      sortColumn = index;
+      showClasses(item);
+    });
+    header.append(th);
+  });
+  table.append(header);
+  for (const row of sortedRows(item.rows)) {
+    const tr = document.createElement("tr");
+    for (const value of row) tr.append(cell("td", value));
+    table.append(tr);
+  }
+}
+const last = data.epochs[data.epochs.length - 1];
+if (last && last.rows.length > 30) { sortColumn = 3; sortUp = true; }
 slider.addEventListener("input", () => show(Number(slider.value)));
 document.addEventListener("keydown", (event) => {
   if (event.target === slider) return;  // the slider moves itself
@@ -374,6 +420,7 @@ _PAGE = """<!DOCTYPE html>
 <div class="charts" id="charts"></div>
 <h3>Per class</h3>
 <table id="per-class"></table>
+<table id="confused-pairs"></table>
 <script type="application/json" id="epoch-data">{payload}</script>
 <script>{script}</script>
 </body></html>

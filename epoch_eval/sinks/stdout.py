@@ -29,7 +29,8 @@ class Stdout(Sink):
     Args:
         stream: where to write; default `sys.stdout` at the time of writing.
         report: also print a per-class table (precision, recall, F1, support, ROC AUC, AP;
-            with intervals when present, and each label's best threshold for multilabel).
+            with intervals when present, and each label's best threshold for multilabel),
+            then the most confused class pairs (binary and multiclass).
     """
 
     def __init__(self, stream: TextIO | None = None, report: bool = False) -> None:
@@ -40,6 +41,9 @@ class Stdout(Sink):
         text = format_epoch_line(result.epoch, result.evaluation)
         if self.report and result.evaluation.is_defined:
             text += "\n" + format_report(result.evaluation)
+            pairs = format_confused_pairs(result.evaluation)
+            if pairs:
+                text += "\n" + pairs
         stream = self.stream if self.stream is not None else sys.stdout
         stream.write(text + "\n")
         stream.flush()
@@ -132,6 +136,18 @@ def format_report(evaluation: Evaluation) -> str:
         ]
         lines.append(f"{name:>{width}} " + " ".join(f"{c:>{w}}" for c, w in zip(cells, widths,
                                                                                 strict=True)))
+    return "\n".join(lines)
+
+
+def format_confused_pairs(evaluation: Evaluation, k: int = 10) -> str:
+    """`most confused (true -> predicted: count, rate of the true class)` then one line per
+    pair of `Evaluation.confused_pairs(k)`; "" when there is none."""
+    pairs = evaluation.confused_pairs(k)
+    if not pairs:
+        return ""
+    lines = ["most confused (true -> predicted: count, rate of the true class)"]
+    lines += [f"  {pair.true} -> {pair.predicted}: {_count(pair.count)}, {pair.rate:.1%}"
+              for pair in pairs]
     return "\n".join(lines)
 
 
