@@ -7,7 +7,6 @@ import dataclasses
 import io
 import itertools
 import math
-import time
 import warnings
 from functools import cache
 
@@ -186,12 +185,10 @@ def test_multilabel_5_labels_all_shown():
         assert panel.texts[1, 1].get_text().split("\n")[0] == f"{matrix[1, 1]:g}"
 
 
-def test_multilabel_100_labels_show_the_16_with_most_errors_within_a_second():
+def test_multilabel_100_labels_show_the_16_with_most_errors():
+    """(Its cost, under 1 s of CPU, is measured by benchmarks/bench_charts.py, not here.)"""
     evaluation = labels(100)
-    start = time.process_time()
     png = chart_png("confusion_matrix", evaluation, epoch=1)
-    cpu = time.process_time() - start
-    assert cpu < 1.0
     assert matplotlib.image.imread(io.BytesIO(png), format="png").ndim == 3
     plot = plot_confusion_matrix(evaluation)
     shown = plot.shown
