@@ -13,9 +13,13 @@ estimate. Times are the best of a few repeats of `time.process_time` (every thre
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this epoch_eval
 
 import numpy as np
 

@@ -1,26 +1,35 @@
 """What epoch_eval costs per epoch, against no callback and against the naive blog callback.
 
-One setup, measured three ways in one run: digits (scikit-learn's bundled set), a 64-32-10 MLP,
-20 epochs, validation data passed to `fit`.
+One setup, measured five ways: digits (scikit-learn's bundled set), a 64-32-10 MLP, 20 epochs,
+validation data passed to `fit`.
 
 - none: no callback;
 - epoch_eval: `EpochEvaluator` with `HistoryLogs` and `PngFolder` drawing all three charts
   (on the evaluator's drawing thread);
-- process_charts (for the design choice): the same charts drawn by the same `FastCharts` in
-  a child process (`ProcessPoolExecutor`, one worker, backlog 4), as a thread's alternative;
 - naive: what the blog callback of seed 000 does: `predict`, then two pyplot figures at 16x12
   inches, drawn on the training thread and never closed;
 - history_only (for reference): `EpochEvaluator` with `HistoryLogs` alone, the cost of
-  predicting and scoring without any chart.
+  predicting and scoring without any chart;
+- process_charts (for the design choice): the same charts drawn by the same `FastCharts` in
+  a child process (`ProcessPoolExecutor`, one worker, backlog 4), as a thread's alternative.
 
-Each way runs in a fresh Python process, `--repeats` times, interleaved; the best wall time is
-kept (machines here are noisy). RSS growth is the training process's RSS after the last epoch
-minus after the first (epoch_eval's first charts are drawn after that: the growth includes
-Matplotlib's frames and fonts); the process variant's child RSS is reported beside it.
+Nothing is printed for work that was not done: each run is checked before any figure is shown
+(History keys of every epoch; epochs x charts files that decode as PNGs of the chart's size;
+every chart drawn once per epoch), and a run that fails a check ends the benchmark with exit
+status 1, naming the variant and what is missing.
+
+Each way runs in a fresh Python process, `--repeats` times, interleaved. Printed: the whole
+fit (first epoch included) and the median epoch of epochs 2..N, each the best of the repeats
+(machines here are noisy and shared), and the load average before and after: a busy machine
+flatters the ratios (see the field notes), so the benchmark says when it was busy. RSS growth is
+the training process's RSS after the last epoch minus after the first; the process variant's
+child RSS is reported beside it. Per-chart CPU is the drawing thread's own CPU time
+(`time.thread_time` around each `FastCharts.png`, wrapped here only), and `FastCharts` measured
+alone in this process.
 
 Run: python benchmarks/bench_epoch_end.py [--epochs 20] [--repeats 3] [--long 200]
-Targets: epoch_eval / none <= 1.5, naive / epoch_eval >= 3, epoch_eval RSS growth <= 40 MB,
-flat over 200 epochs; per-chart CPU at 10 classes <= 25 ms.
+Targets: whole fit epoch_eval / none <= 1.3, naive / epoch_eval >= 3, epoch_eval RSS growth
+<= 40 MB, flat over 200 epochs; per-chart CPU at 10 classes <= 25 ms.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this epoch_eval
@@ -41,11 +52,21 @@ import keras
 import matplotlib
 import numpy as np
 import psutil
+from PIL import Image
 from sklearn.datasets import load_digits
 from sklearn.metrics import auc, confusion_matrix, roc_curve
 from sklearn.model_selection import train_test_split
 
 VARIANTS = ("none", "epoch_eval", "naive", "history_only", "process_charts")
+CHARTED = ("epoch_eval", "process_charts")
+"""The variants that must write every chart of every epoch."""
+KERAS_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+EPOCH_EVAL_KEYS = ("val_f1", "val_precision", "val_recall", "val_roc_auc", "val_pr_auc")
+NAIVE_SIZE = (1600, 1200)  # 16x12 inches at pyplot's 100 dpi
+
+
+class BenchmarkFailure(RuntimeError):
+    """A variant did not do the work it is timed for."""
 
 
 class NaiveBlogCallback(keras.callbacks.Callback):
@@ -80,46 +101,76 @@ class NaiveBlogCallback(keras.callbacks.Callback):
         plt.savefig(os.path.join(self.output, f"roc_{epoch}.png"))
 
 
+DRAWN: list[tuple[str, int, float]] = []
+"""(chart, epoch, CPU seconds of the drawing thread) of every `FastCharts.png` call."""
+
+
+def time_fast_charts() -> None:
+    """Wrap `FastCharts.png` (in this benchmark only) to record each chart drawn and the
+    drawing thread's own CPU time for it (`time.thread_time`: other threads not counted)."""
+    from epoch_eval.charts.fast import FastCharts
+
+    png = FastCharts.png
+
+    def timed_png(self: FastCharts, name: str, evaluation: Any, epoch: int) -> bytes:
+        start = time.thread_time()
+        data = png(self, name, evaluation, epoch)
+        DRAWN.append((name, epoch, time.thread_time() - start))
+        return data
+
+    FastCharts.png = timed_png  # type: ignore[method-assign]
+
+
 _CHILD_CHARTS = None
 
 
-def _draw_in_child(epoch, evaluation, folder):
-    """Runs in the child process of `process_charts`: one `FastCharts` for the whole fit."""
+def _draw_in_child(epoch: int, evaluation: Any, folder: str) -> list[tuple[str, int, float]]:
+    """Runs in the child process of `process_charts`: one `FastCharts` for the whole fit.
+    Returns what it drew, with the CPU each chart took."""
     global _CHILD_CHARTS
+    from epoch_eval.atomic_file import write_atomically
     from epoch_eval.charts import CHART_NAMES
     from epoch_eval.charts.fast import FastCharts
-    from epoch_eval.sinks.outputs import write_atomically
 
     if _CHILD_CHARTS is None:
         _CHILD_CHARTS = FastCharts()
+    drawn = []
     for chart in CHART_NAMES:
-        write_atomically(os.path.join(folder, f"{chart}_epoch_{epoch:03d}.png"),
-                         _CHILD_CHARTS.png(chart, evaluation, epoch))
+        start = time.thread_time()
+        png = _CHILD_CHARTS.png(chart, evaluation, epoch)
+        write_atomically(os.path.join(folder, f"{chart}_epoch_{epoch:03d}.png"), png)
+        drawn.append((chart, epoch, time.thread_time() - start))
+    return drawn
 
 
-def process_charts_sink(folder):
-    """A sink that hands each epoch to one child process (the design not chosen)."""
+def process_charts_sink(folder: str) -> Any:
+    """A sink that hands each epoch to one child process (the design not chosen). Every job's
+    result is collected at `close`: a job that failed fails the run."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, wait
+    from concurrent.futures import Future, ProcessPoolExecutor, wait
 
     from epoch_eval import Sink
     from epoch_eval.charts.thinning import thin_evaluation
 
     class ProcessCharts(Sink):
-        def open(self):
+        waits_for_epoch_line = False  # as PngFolder: handed over inside on_epoch_end
+
+        def open(self) -> None:
             # fork: the child starts at once, Matplotlib and epoch_eval already imported
             self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-            self.pending = []
+            self.jobs: list[Future] = []
 
-        def write(self, result):
-            self.pending = [f for f in self.pending if not f.done()]
-            if len(self.pending) >= 4:
-                wait(self.pending, return_when="FIRST_COMPLETED")
-            self.pending.append(self.pool.submit(_draw_in_child, result.epoch,
-                                                 thin_evaluation(result.evaluation), folder))
+        def write(self, result: Any) -> None:
+            pending = [job for job in self.jobs if not job.done()]
+            if len(pending) >= 4:
+                wait(pending, return_when="FIRST_COMPLETED")
+            self.jobs.append(self.pool.submit(_draw_in_child, result.epoch,
+                                              thin_evaluation(result.evaluation), folder))
 
-        def close(self):
+        def close(self) -> None:
             self.pool.shutdown(wait=True)
+            for job in self.jobs:  # raises the child's error, if any
+                DRAWN.extend(job.result())
 
     return ProcessCharts()
 
@@ -131,7 +182,8 @@ def digits_split() -> list[np.ndarray]:
                             stratify=y)
 
 
-def run_variant(variant: str, epochs: int, output: str) -> dict[str, float]:
+def run_variant(variant: str, epochs: int, output: str,
+                batch_size: int | None = None) -> dict[str, Any]:
     """Train once with `variant` and measure it (runs inside a fresh process)."""
     keras.utils.set_random_seed(0)
     x_train, x_val, y_train, y_val = digits_split()
@@ -144,15 +196,25 @@ def run_variant(variant: str, epochs: int, output: str) -> dict[str, float]:
     process = psutil.Process()
     rss: list[int] = []
     chart_process_rss: list[int] = [0]
+    epoch_ends: list[float] = []
 
-    class RecordRss(keras.callbacks.Callback):
+    class RecordEpochs(keras.callbacks.Callback):
+        """Listed last: each epoch's end, after every other callback's work; RSS."""
+
+        def on_train_begin(self, logs=None):
+            epoch_ends.append(time.perf_counter())
+
         def on_epoch_end(self, epoch, logs=None):
+            epoch_ends.append(time.perf_counter())
             rss.append(process.memory_info().rss)
             children = process.children()
             chart_process_rss.append(sum(c.memory_info().rss for c in children))
 
     callbacks: list[keras.callbacks.Callback] = []
     timings = {"scoring_s": 0.0, "waiting_for_charts_s": 0.0}
+    evaluator_args = {} if batch_size is None else {"batch_size": batch_size}
+    if variant in CHARTED:
+        time_fast_charts()
     if variant == "epoch_eval":
         from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder
 
@@ -175,106 +237,235 @@ def run_variant(variant: str, epochs: int, output: str) -> dict[str, float]:
                 super().on_train_end(logs)
                 timings["waiting_for_charts_s"] += time.perf_counter() - start
 
-        callbacks.append(TimedEvaluator((x_val, y_val),
-                                        sinks=[HistoryLogs(), PngFolder(output)]))
+        callbacks.append(TimedEvaluator((x_val, y_val), sinks=[HistoryLogs(), PngFolder(output)],
+                                        **evaluator_args))
     elif variant == "process_charts":
         from epoch_eval import EpochEvaluator, HistoryLogs
 
         callbacks.append(EpochEvaluator((x_val, y_val),
-                                        sinks=[HistoryLogs(), process_charts_sink(output)]))
+                                        sinks=[HistoryLogs(), process_charts_sink(output)],
+                                        **evaluator_args))
     elif variant == "history_only":
         from epoch_eval import EpochEvaluator
 
-        callbacks.append(EpochEvaluator((x_val, y_val)))
+        callbacks.append(EpochEvaluator((x_val, y_val), **evaluator_args))
     elif variant == "naive":
         callbacks.append(NaiveBlogCallback((x_val, y_val), output))
-    callbacks.append(RecordRss())
+    callbacks.append(RecordEpochs())
     start = time.perf_counter()
     cpu_start = time.process_time()
     children_start = resource.getrusage(resource.RUSAGE_CHILDREN)
-    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0,
-              validation_data=(x_val, y_val), callbacks=callbacks)
+    history = model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0,
+                        validation_data=(x_val, y_val), callbacks=callbacks)
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     children_cpu = (children.ru_utime + children.ru_stime
                     - children_start.ru_utime - children_start.ru_stime)
     rss.append(process.memory_info().rss)
-    files = len(os.listdir(output))
+    epoch_walls = np.diff(epoch_ends)
     return {"wall": wall, "cpu": cpu, "children_cpu": children_cpu,
-            "rss_growth_mb": (rss[-1] - rss[0]) / 2**20, "files": files,
-            "per_epoch": wall / epochs, "chart_process_mb": max(chart_process_rss) / 2**20,
-            # from epoch 10 on: the child has imported Matplotlib and drawn a few epochs
-            "chart_process_growth_mb": (chart_process_rss[-1]
-                                        - chart_process_rss[min(10, len(chart_process_rss) - 1)])
-            / 2**20,
+            "first_epoch": float(epoch_walls[0]),
+            "median_epoch": float(np.median(epoch_walls[1:])) if epochs > 1 else float("nan"),
+            "rss_growth_mb": (rss[-1] - rss[0]) / 2**20,
+            "chart_process_mb": max(chart_process_rss) / 2**20,
+            "history": {key: len(values) for key, values in history.history.items()},
+            "drawn": DRAWN,
             **timings}
 
 
-def measure_in_subprocess(variant: str, epochs: int) -> dict[str, float]:
+def expected_files(variant: str, epochs: int) -> dict[str, tuple[int, int]]:
+    """The files `variant` must write over `epochs` epochs, with their (width, height)."""
+    if variant == "naive":
+        return {f"{chart}_{epoch}.png": NAIVE_SIZE for chart in ("confusion_matrix", "roc")
+                for epoch in range(epochs)}
+    if variant not in CHARTED:
+        return {}
+    from epoch_eval import evaluate
+    from epoch_eval.charts import CHART_NAMES
+    from epoch_eval.charts._figure import DPI
+    from epoch_eval.charts.confusion_matrix import confusion_matrix_figsize
+    from epoch_eval.charts.pr_curve import pr_curve_figsize
+    from epoch_eval.charts.roc_curve import roc_curve_figsize
+
+    y_val = digits_split()[3]
+    # the figure size follows the task and the class names only, not the scores
+    evaluation = evaluate(y_val, np.eye(10)[(y_val + 1) % 10] * 0.5 + 0.05)
+    figsizes: dict[str, Callable[[Any], tuple[float, float]]] = {
+        "confusion_matrix": confusion_matrix_figsize, "roc_curve": roc_curve_figsize,
+        "pr_curve": pr_curve_figsize}
+    sizes = {}
+    for chart in CHART_NAMES:
+        width, height = figsizes[chart](evaluation)
+        sizes[chart] = (int(width * DPI), int(height * DPI))  # as the Agg canvas rounds
+    return {f"{chart}_epoch_{epoch:03d}.png": sizes[chart] for chart in CHART_NAMES
+            for epoch in range(1, epochs + 1)}
+
+
+def check_run(variant: str, epochs: int, output: str, result: dict[str, Any]) -> list[str]:
+    """What `variant` failed to do: files missing or not PNGs of the right size, charts not
+    drawn once per epoch, History keys missing. Empty when it did all its work."""
+    problems = []
+    expected = expected_files(variant, epochs)
+    written = {name for name in os.listdir(output) if not name.startswith(".")}
+    if expected and not written:
+        problems.append(f"wrote 0 files (expected {len(expected)})")
+    missing = sorted(set(expected) - written)
+    if missing and written:
+        problems.append(f"{len(missing)} of {len(expected)} files missing, e.g. {missing[:3]}")
+    if written - set(expected):
+        problems.append(f"unexpected files {sorted(written - set(expected))[:3]}")
+    for name in sorted(set(expected) & written):
+        try:
+            with Image.open(os.path.join(output, name)) as image:
+                image.load()  # decodes the whole file
+                if image.format != "PNG" or image.size != expected[name]:
+                    problems.append(f"{name} is a {image.format} of {image.size}, expected a "
+                                    f"PNG of {expected[name]}")
+        except Exception as error:
+            problems.append(f"{name} does not decode ({type(error).__name__}: {error})")
+    if variant in CHARTED:
+        drawn = sorted((chart, epoch) for chart, epoch, _ in result["drawn"])
+        wanted = sorted((name.split("_epoch_")[0], epoch) for name in expected
+                        for epoch in [int(name[-7:-4])])
+        if drawn != wanted:
+            problems.append(f"drew {len(drawn)} charts, expected each of {len(wanted)} once")
+    keys = KERAS_KEYS + (EPOCH_EVAL_KEYS if variant in (*CHARTED, "history_only") else ())
+    short = {key: result["history"].get(key, 0) for key in keys
+             if result["history"].get(key, 0) != epochs}
+    if short:
+        problems.append(f"History keys without {epochs} epochs of values: {short}")
+    return problems
+
+
+def measure_in_subprocess(variant: str, epochs: int,
+                          batch_size: int | None = None) -> dict[str, Any]:
+    """Run `variant` in a fresh process and check its work.
+
+    Raises:
+        BenchmarkFailure: naming the variant and what it did not do.
+    """
     with tempfile.TemporaryDirectory(prefix=f"bench_{variant}_") as output:
-        completed = subprocess.run(
-            [sys.executable, __file__, "--child", variant, "--epochs", str(epochs),
-             "--output", output],
-            capture_output=True, text=True, check=False, timeout=1200,
-        )
+        command = [sys.executable, __file__, "--child", variant, "--epochs", str(epochs),
+                   "--output", output]
+        if batch_size is not None:
+            command += ["--batch-size", str(batch_size)]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False,
+                                   timeout=1200)
         if completed.returncode != 0:
-            raise RuntimeError(f"{variant} failed:\n{completed.stderr[-3000:]}")
-        return json.loads(completed.stdout.strip().splitlines()[-1])
+            raise BenchmarkFailure(f"{variant} failed:\n{completed.stderr[-3000:]}")
+        result = json.loads(completed.stdout.strip().splitlines()[-1])
+        problems = check_run(variant, epochs, output, result)
+        if problems:
+            warnings = [line for line in completed.stderr.splitlines() if "Warning" in line]
+            raise BenchmarkFailure(f"{variant} did not do its work: " + "; ".join(problems)
+                                   + ("\n  its warnings: " + "\n  ".join(warnings[:5])
+                                      if warnings else ""))
+        result["files"] = len(expected_files(variant, epochs))
+        return result
+
+
+def load_line(when: str) -> tuple[str, float]:
+    """The load average, as a line to print, and the 1-minute figure."""
+    one, five, fifteen = os.getloadavg()
+    return (f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f} "
+            f"({os.cpu_count()} cores)"), one
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset of " + ",".join(VARIANTS))
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="the evaluator's prediction batch (default: its own)")
     parser.add_argument("--child", choices=VARIANTS)
     parser.add_argument("--output")
     parser.add_argument("--long", type=int, default=0, metavar="EPOCHS",
                         help="also one epoch_eval run this long, for memory growth")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_variant(args.child, args.epochs, args.output)))
+        print(json.dumps(run_variant(args.child, args.epochs, args.output, args.batch_size)))
         return
-    runs: dict[str, list[dict[str, float]]] = {variant: [] for variant in VARIANTS}
+    variants = tuple(args.variants.split(","))
+    if args.epochs < 2 or not set(variants) <= set(VARIANTS) or "none" not in variants:
+        parser.error(f"--epochs must be >= 2 and --variants a subset of {VARIANTS} with none")
+    try:
+        run_all(args, variants)
+    except BenchmarkFailure as failure:
+        print(f"\nBENCHMARK FAILED, no figure printed: {failure}", file=sys.stderr)
+        sys.exit(1)
+
+
+def run_all(args: argparse.Namespace, variants: tuple[str, ...]) -> None:
+    """Measure, check and print every variant (raises `BenchmarkFailure` before printing
+    any summary if one did not do its work)."""
+    before, load_before = load_line("before")
+    print(before, flush=True)
+    runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
     for repeat in range(args.repeats):
-        for variant in VARIANTS:
-            result = measure_in_subprocess(variant, args.epochs)
+        for variant in variants:
+            result = measure_in_subprocess(variant, args.epochs, args.batch_size)
             runs[variant].append(result)
-            print(f"repeat {repeat + 1}: {variant:>14}  wall {result['wall']:6.2f} s  "
-                  f"RSS growth {result['rss_growth_mb']:6.1f} MB  files {result['files']}",
+            print(f"repeat {repeat + 1}: {variant:>14}  fit {result['wall']:6.2f} s  median "
+                  f"epoch {result['median_epoch'] * 1000:5.0f} ms  RSS growth "
+                  f"{result['rss_growth_mb']:6.1f} MB  files {result['files']} (checked)",
                   flush=True)
-    best = {variant: min(runs[variant], key=lambda r: r["wall"]) for variant in VARIANTS}
-    overhead = best["epoch_eval"]["wall"] / best["none"]["wall"]
-    speedup = best["naive"]["wall"] / best["epoch_eval"]["wall"]
-    growth = max(r["rss_growth_mb"] for r in runs["epoch_eval"])
-    naive_growth = max(r["rss_growth_mb"] for r in runs["naive"])
-    print(f"\n{args.epochs} epochs, best of {args.repeats}:")
-    for variant in VARIANTS:
-        result = best[variant]
-        print(f"  {variant:>14}: {result['wall']:6.2f} s ({result['per_epoch'] * 1000:5.0f} "
-              f"ms/epoch), CPU {result['cpu']:5.2f} s in the training process + "
-              f"{result['children_cpu']:5.2f} s in children")
-    print(f"  wall(epoch_eval) / wall(no callback) = {overhead:.2f}   (target <= 1.5)")
-    print(f"  wall(naive) / wall(epoch_eval)       = {speedup:.2f}   (target >= 3)")
-    print(f"  wall(history_only) / wall(no callback) = "
-          f"{best['history_only']['wall'] / best['none']['wall']:.2f}   (no chart drawn)")
-    print(f"  wall(process_charts) / wall(no callback) = "
-          f"{best['process_charts']['wall'] / best['none']['wall']:.2f}   (charts in a child "
-          "process instead of a thread)")
-    print(f"  epoch_eval RSS growth (worst)        = {growth:.1f} MB (target <= 40 MB); "
-          f"naive: {naive_growth:.1f} MB")
-    child_mb = max(r["chart_process_mb"] for r in runs["process_charts"])
-    print(f"  process_charts' child RSS (peak)     = {child_mb:.1f} MB (epoch_eval: no child)")
-    timed = best["epoch_eval"]
-    print(f"\nWhere epoch_eval's time goes (its best run): predicting and scoring "
-          f"{timed['scoring_s']:.2f} s, waiting for the chart backlog "
-          f"{timed['waiting_for_charts_s']:.2f} s")
+    after, load_after = load_line("after")
+    best = {variant: {key: min(r[key] for r in runs[variant])
+                      for key in ("wall", "median_epoch", "first_epoch", "cpu", "children_cpu")}
+            for variant in variants}
+    none = best["none"]
+    print(f"\n{args.epochs} epochs, best of {args.repeats} interleaved runs each "
+          f"(evaluator batch_size: {args.batch_size or 'default'}):")
+    print(f"  {'':>14}  {'whole fit':>9}  {'epoch 1':>8}  {'median 2..N':>11}  "
+          f"{'fit/none':>8}  {'epoch/none':>10}  CPU train + children")
+    for variant in variants:
+        b = best[variant]
+        print(f"  {variant:>14}  {b['wall']:7.2f} s  {b['first_epoch'] * 1000:5.0f} ms  "
+              f"{b['median_epoch'] * 1000:8.1f} ms  {b['wall'] / none['wall']:8.2f}  "
+              f"{b['median_epoch'] / none['median_epoch']:10.2f}  "
+              f"{b['cpu']:5.2f} + {b['children_cpu']:5.2f} s")
+    if "epoch_eval" in variants:
+        ee = best["epoch_eval"]
+        print(f"  whole fit epoch_eval / none = {ee['wall'] / none['wall']:.2f}   "
+              "(target <= 1.3)")
+        if "naive" in variants:
+            print(f"  whole fit naive / epoch_eval = {best['naive']['wall'] / ee['wall']:.2f}   "
+                  "(target >= 3)")
+        growth = max(r["rss_growth_mb"] for r in runs["epoch_eval"])
+        print(f"  epoch_eval RSS growth (worst) = {growth:.1f} MB (target <= 40 MB)"
+              + (f"; naive: {max(r['rss_growth_mb'] for r in runs['naive']):.1f} MB"
+                 if "naive" in variants else ""))
+        timed = min(runs["epoch_eval"], key=lambda r: r["wall"])
+        print(f"  where epoch_eval's time goes (its best run): predicting and scoring "
+              f"{timed['scoring_s']:.2f} s, waiting for the chart backlog "
+              f"{timed['waiting_for_charts_s']:.2f} s")
+    if "process_charts" in variants:
+        child_mb = max(r["chart_process_mb"] for r in runs["process_charts"])
+        print(f"  process_charts' child RSS (peak) = {child_mb:.1f} MB (epoch_eval: no child)")
+    for variant in (v for v in CHARTED if v in variants):
+        costs = {}
+        for r in runs[variant]:
+            for chart, epoch, cpu in r["drawn"]:
+                costs.setdefault(chart, {}).setdefault(epoch > 1, []).append(cpu)
+        print(f"  drawing CPU per chart ({variant}, "
+              f"{'drawing thread' if variant == 'epoch_eval' else 'child process'}): "
+              + ", ".join(f"{chart} {np.median(c[True]) * 1000:.1f} ms (epoch 1 "
+                          f"{np.median(c[False]) * 1000:.0f} ms)" for chart, c in costs.items()))
+    print(before)
+    print(after)
+    if max(load_before, load_after) > 0.5 * (os.cpu_count() or 1):
+        print(f"WARNING: the machine was busy (1-min load average above "
+              f"{0.5 * (os.cpu_count() or 1):.1f}): the ratios above are flattered and noisy; "
+              "measure again on a quiet machine before quoting them.")
     print_chart_costs(digits_split()[3])
     if args.long:
         for variant in ("epoch_eval", "history_only"):
-            long = measure_in_subprocess(variant, args.long)
-            print(f"\n{args.long} epochs with {variant}: {long['files']} files, training "
-                  f"process RSS growth {long['rss_growth_mb']:.1f} MB")
+            long = measure_in_subprocess(variant, args.long, args.batch_size)
+            print(f"\n{args.long} epochs with {variant}: {long['files']} files (checked), "
+                  f"training process RSS growth {long['rss_growth_mb']:.1f} MB")
 
 
 def epoch_evaluations(y_val: np.ndarray, epochs: int = 20) -> list:

@@ -97,10 +97,25 @@ def timed_fit(mode: str, data, epochs: int, batch_size: int) -> tuple[float, flo
                                             batch_size=batch_size)]}[mode]
     clock = EpochClock()
     cpu, wall = time.process_time(), time.perf_counter()
-    model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0,
-              validation_data=(x_val, y_val), validation_batch_size=batch_size,
-              callbacks=[*callbacks, clock])
-    return time.process_time() - cpu, time.perf_counter() - wall, clock.later_epoch()
+    history = model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0,
+                        validation_data=(x_val, y_val), validation_batch_size=batch_size,
+                        callbacks=[*callbacks, clock])
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    check_history(mode, history.history, epochs)
+    return cpu, wall, clock.later_epoch()
+
+
+def check_history(mode: str, history: dict[str, list], epochs: int) -> None:
+    """Exit with status 1, naming `mode` and the keys, unless its fit logged every epoch of
+    what it is timed for (a mode that silently evaluated nothing would look cheap)."""
+    keys = {"plain": ["val_loss"], "accuracy": ["val_loss", "val_accuracy"],
+            "tally": ["val_loss", "val_f1", "val_roc_auc"],
+            "predict": ["val_loss", "val_f1", "val_roc_auc"]}[mode]
+    short = {key: len(history.get(key, [])) for key in keys
+             if len(history.get(key, [])) != epochs}
+    if short:
+        sys.exit(f"BENCHMARK FAILED, no figure printed: {mode} did not log every epoch: "
+                 f"values per key {short}, expected {epochs}")
 
 
 def cost(name: str, data, epochs: int, batch_size: int, repeats: int = 1) -> dict:
@@ -151,8 +166,9 @@ def memory_child(mode: str, rows: int) -> None:
                   metrics=[tally] if mode == "tally" else [])
     callbacks = {"plain": [], "tally": [EpochEvaluator(tally, sinks=[HistoryLogs()])],
                  "predict": [EpochEvaluator(SyntheticRows(rows), sinks=[HistoryLogs()])]}[mode]
-    model.fit(x, y, epochs=1, batch_size=256, verbose=0, validation_data=SyntheticRows(rows),
-              callbacks=callbacks)
+    history = model.fit(x, y, epochs=1, batch_size=256, verbose=0,
+                        validation_data=SyntheticRows(rows), callbacks=callbacks)
+    check_history(mode, history.history, 1)
     print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
 
 
@@ -199,7 +215,8 @@ def main() -> None:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    print(f"Keras {keras.__version__}, backend {keras.backend.backend()}")
+    print(f"Keras {keras.__version__}, backend {keras.backend.backend()}; load average before: "
+          + " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" ({os.cpu_count()} cores)")
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.25, random_state=0,
@@ -211,6 +228,10 @@ def main() -> None:
     bins_sweep(digits, args.epochs)
     if args.memory:
         memory(args.memory_rows)
+    print("\nload average after: " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+          + f" ({os.cpu_count()} cores)"
+          + ("; the machine was busy: figures flattered and noisy"
+             if os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1) else ""))
 
 
 if __name__ == "__main__":

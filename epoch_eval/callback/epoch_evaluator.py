@@ -69,7 +69,9 @@ class EpochEvaluator(keras.callbacks.Callback):
         sinks: where results go; default `(HistoryLogs(),)`.
         every: evaluate at epochs `every`, `2 * every`, ... (1-based), and at the last epoch.
         task, threshold, average, from_logits, class_names: as in `epoch_eval.evaluate`.
-        batch_size: rows per prediction batch for array data (default 32).
+        batch_size: rows per prediction batch for array data; default: as many rows as fit
+            in 4 MiB of input, between 32 and 1024 (1024 for 64 float32 features, 32 for a
+            224x224x3 float32 image), since each batch costs a Python round trip.
         steps: batches per evaluation; required for an infinite dataset.
         output: for a multi-output model, the name or index of the output to evaluate.
         confidence: the confidence level of the intervals put on every value
