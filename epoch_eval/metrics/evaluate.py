@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from epoch_eval.metrics import curves
+from epoch_eval.metrics import curves, intervals
 from epoch_eval.metrics.counting import CountingMetrics, multilabel_counts, single_label_counts
 from epoch_eval.metrics.descending import Workspace
+from epoch_eval.metrics.influence import RankInfluence, rank_influence
 from epoch_eval.metrics.result import (
     Evaluation,
     PerClassMetrics,
@@ -40,6 +41,7 @@ def evaluate(
     from_logits: bool = False,
     sample_weight: Any = None,
     class_names: Sequence[str] | None = None,
+    confidence: float | None = None,
 ) -> Evaluation:
     """Compute F1, precision, recall, accuracy, ROC AUC, average precision, the confusion
     matrix and the ROC and precision-recall curves over a whole dataset.
@@ -61,6 +63,9 @@ def evaluate(
             2-column binary) to `y_score` first.
         sample_weight: `(n,)` non-negative weights applied to every count.
         class_names: one name per class or label; default `"0"`, `"1"`, ...
+        confidence: a level such as 0.95 to fill `confidence`, `intervals`,
+            `per_class_intervals` and `standard_errors` (closed forms, see
+            `epoch_eval.metrics.intervals`); None (default) for none.
 
     Returns:
         An immutable `Evaluation`.
@@ -78,14 +83,19 @@ def evaluate(
         y_true, y_score, task=task, threshold=threshold, average=average,
         from_logits=from_logits, sample_weight=sample_weight, class_names=class_names,
     )
-    counts = _counting_metrics(targets)
-    roc_micro, roc, pr = _ranking_curves(targets)
+    level = intervals.check_confidence(confidence)
+    predicted = predictions(targets)
+    counts = _counting_metrics(targets, predicted)
+    roc_micro, roc, pr, influences = _ranking_curves(targets, with_influences=level is not None)
     evaluation, notes = assemble_evaluation(
         task=targets.task, n_samples=len(targets.labels), class_names=targets.class_names,
         threshold=targets.threshold, average=targets.average, counts=counts,
         confusion_matrix=counts.confusion_matrix, roc=roc, roc_micro=roc_micro, pr=pr)
     if notes:
         warnings.warn(" ".join(notes), UserWarning, stacklevel=2)
+    if level is not None:
+        evaluation = intervals.predict_intervals(targets, predicted, counts, influences,
+                                                 level).apply(evaluation)
     return evaluation
 
 
@@ -130,24 +140,31 @@ def assemble_evaluation(
     return evaluation, [note for note in (roc_note, pr_note) if note]
 
 
-def _counting_metrics(targets: Targets) -> CountingMetrics:
+def predictions(targets: Targets) -> np.ndarray:
+    """The predicted class of each row (binary, multiclass) or `(n, L)` booleans
+    (multilabel)."""
     if targets.task == "multilabel":
-        predicted = targets.scores >= targets.threshold
+        return targets.scores >= targets.threshold
+    if targets.task == "binary":
+        return (targets.scores >= targets.threshold).astype(np.intp)
+    return np.argmax(targets.scores, axis=1)
+
+
+def _counting_metrics(targets: Targets, predicted: np.ndarray) -> CountingMetrics:
+    if targets.task == "multilabel":
         return multilabel_counts(targets.labels, predicted, targets.sample_weight,
                                  targets.average)
-    if targets.task == "binary":
-        predicted = (targets.scores >= targets.threshold).astype(np.intp)
-    else:
-        predicted = np.argmax(targets.scores, axis=1)
     return single_label_counts(targets.labels, predicted, targets.n_classes,
                                targets.sample_weight, targets.average)
 
 
 def _ranking_curves(
-    targets: Targets,
-) -> tuple[RocCurve | None, tuple[RocCurve, ...], tuple[PrecisionRecallCurve, ...]]:
+    targets: Targets, with_influences: bool = False,
+) -> tuple[RocCurve | None, tuple[RocCurve, ...], tuple[PrecisionRecallCurve, ...],
+           list[RankInfluence]]:
     """The micro-average ROC curve (None for binary), and each class's ROC and PR curves from
-    one sort per class (binary: the positive class only)."""
+    one sort per class (binary: the positive class only); with influences, also each class's
+    influences on its AUC and AP (for intervals)."""
     weight = targets.sample_weight
     thread = threading.local()  # a workspace per thread, reused from class to class
 
@@ -155,8 +172,10 @@ def _ranking_curves(
         name, truth, score = item
         if not hasattr(thread, "workspace"):
             thread.workspace = Workspace()
-        counts = curves.rank(truth, score, weight, thread.workspace)
-        return curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name)
+        counts = curves.rank(truth, score, weight, thread.workspace, squares=with_influences)
+        influence = rank_influence(counts) if with_influences else None
+        return (curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name),
+                influence)
 
     # The micro average comes first, alone: its sort of the pooled scores is the largest
     # temporary, and running it beside the classes would add the two peaks of memory.
@@ -168,7 +187,9 @@ def _ranking_curves(
     else:
         with ThreadPoolExecutor(threads) as pool:
             per_class = list(pool.map(class_curves, classes))
-    return micro, tuple(roc for roc, _ in per_class), tuple(pr for _, pr in per_class)
+    influences = [influence for _, _, influence in per_class if influence is not None]
+    return (micro, tuple(roc for roc, _, _ in per_class), tuple(pr for _, pr, _ in per_class),
+            influences)
 
 
 def _one_vs_rest(targets: Targets) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

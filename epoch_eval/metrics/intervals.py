@@ -1,0 +1,408 @@
+"""Confidence intervals on every metric of an `Evaluation`, and gains between two evaluations.
+
+An interval describes the sampling noise of the validation set: how far the metric of this
+model could move on another validation set drawn from the same population, with the model
+fixed. Standard errors come in closed form from the influence of each row (`influence.py`):
+the delta method for F1, precision, recall and accuracy, DeLong's variance for the ROC AUC,
+the influence function of average precision; a macro average adds each row's influences on
+every class, so the covariance between classes is counted. The interval is built on the logit
+scale (`logit(v) +- z * se / (v * (1 - v))`, mapped back), which keeps it inside [0, 1] and
+covers better near 0 and 1; where the value is 0 or 1 it is `v +- z * se`, clipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.special import expit, ndtri
+
+from epoch_eval.metrics.counting import CountingMetrics
+from epoch_eval.metrics.influence import (
+    THRESHOLD_METRICS,
+    RankInfluence,
+    bucket_table,
+    class_variances,
+    exact_rank_rows,
+    multilabel_gradients,
+    single_label_gradients,
+    summed_squares,
+)
+from epoch_eval.metrics.result import SCALAR_NAMES, Evaluation, frozen_array
+from epoch_eval.metrics.targets import Targets
+
+RANKING_METRICS = ("roc_auc", "pr_auc")
+
+
+def check_confidence(confidence: float | None) -> float | None:
+    """Refuse a confidence level outside (0, 1); None (no intervals) passes."""
+    if confidence is None:
+        return None
+    try:
+        value = float(confidence)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(confidence, bool) or not 0.0 < value < 1.0:
+        raise ValueError("Invalid `confidence` argument value. It should verify "
+                         f"0 < confidence < 1. Received: confidence={confidence!r}")
+    return value
+
+
+def interval(value: float, standard_error: float, confidence: float) -> tuple[float, float]:
+    """The two-sided interval of a metric in [0, 1] on the logit scale, as Python floats
+    with `low <= value <= high`; `(nan, nan)` where the value or its error is nan."""
+    if np.isnan(value) or np.isnan(standard_error):
+        return float("nan"), float("nan")
+    z = float(ndtri(0.5 + confidence / 2))
+    if 0.0 < value < 1.0:
+        centre = np.log(value / (1.0 - value))
+        half = z * standard_error / (value * (1.0 - value))
+        low, high = float(expit(centre - half)), float(expit(centre + half))
+    else:
+        low = max(0.0, value - z * standard_error)
+        high = min(1.0, value + z * standard_error)
+    return min(low, value), max(high, value)
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """What `Evaluation` carries about its uncertainty (its fields of the same names)."""
+
+    confidence: float
+    standard_errors: Mapping[str, float]
+    per_class_standard_errors: Mapping[str, np.ndarray]
+
+    def apply(self, evaluation: Evaluation) -> Evaluation:
+        """`evaluation` with its intervals, around its own values."""
+        scalars = evaluation.scalars()
+        intervals = {name: interval(scalars[name], self.standard_errors[name], self.confidence)
+                     for name in SCALAR_NAMES}
+        per_class = {}
+        for name, errors in self.per_class_standard_errors.items():
+            values = getattr(evaluation.per_class, name)
+            per_class[name] = frozen_array(np.array(
+                [interval(float(v), float(e), self.confidence)
+                 for v, e in zip(values, errors, strict=True)], dtype=np.float64).reshape(-1, 2))
+        return replace(evaluation, confidence=self.confidence, intervals=intervals,
+                       per_class_intervals=per_class,
+                       standard_errors=dict(self.standard_errors))
+
+
+def _macro(influences: Sequence[RankInfluence]) -> tuple[np.ndarray, np.ndarray]:
+    """The classes where each ranking metric is defined, `(K, 2)`, and their counts."""
+    defined = np.array([~np.isnan(i.values) for i in influences]).reshape(-1, 2)
+    return defined, defined.sum(axis=0)
+
+
+def predict_intervals(targets: Targets, predicted: np.ndarray, counting: CountingMetrics,
+                      influences: Sequence[RankInfluence], confidence: float) -> Intervals:
+    """The standard errors of `evaluate()`'s metrics, from its confusion matrix and each
+    class's ranked counts.
+
+    Args:
+        targets: the validated labels, scores and weights.
+        predicted: the predicted class of each row, or `(n, L)` booleans (multilabel).
+        counting: the threshold metrics and confusion matrix.
+        influences: per ranked class (binary: the positive class only), its influences.
+        confidence: the confidence level.
+    """
+    weight = targets.sample_weight
+    squared = None if weight is None else weight * weight
+    errors: dict[str, float] = {}
+    if targets.task == "multilabel":
+        rows = np.zeros((len(targets.labels), 3))
+        tables = multilabel_gradients(counting.confusion_matrix, targets.average)
+        squares = np.zeros((targets.n_classes, 4))
+        for k in range(targets.n_classes):
+            cell = targets.labels[:, k] * np.uint8(2) + predicted[:, k]
+            rows += tables[k][cell]
+            squares[k] = np.bincount(cell, weights=squared, minlength=4)
+        for j, name in enumerate(THRESHOLD_METRICS):
+            errors[name] = _root(_weighted_squares(rows[:, j], squared))
+        exact = (targets.labels == predicted).all(axis=1)
+        total = float(counting.confusion_matrix[0].sum())
+        errors["accuracy"] = _root(_weighted_squares(
+            (exact - counting.accuracy) / total, squared)) if total > 0 else float("nan")
+        per_class = {name: v[:, 1]  # each label's positive class
+                     for name, v in class_variances(counting.confusion_matrix,
+                                                    squares.reshape(-1, 2, 2)).items()}
+    else:
+        matrix = np.asarray(counting.confusion_matrix, dtype=np.float64)
+        if weight is None:
+            squares_matrix = matrix
+        else:
+            flat = targets.labels * targets.n_classes + predicted
+            squares_matrix = np.bincount(flat, weights=squared, minlength=matrix.size
+                                         ).reshape(matrix.shape).astype(np.float64)
+        gradients = single_label_gradients(matrix, targets.average)
+        for name in (*THRESHOLD_METRICS, "accuracy"):
+            errors[name] = _root(float(np.sum(squares_matrix * gradients[name] ** 2)))
+        per_class = class_variances(matrix, squares_matrix)
+    errors.update(_ranking_errors(targets, influences, squared))
+    return Intervals(confidence, errors, {name: np.sqrt(v) for name, v in per_class.items()})
+
+
+def _ranking_errors(targets: Targets, influences: Sequence[RankInfluence],
+                    squared: np.ndarray | None) -> dict[str, float]:
+    """The standard errors of the macro ROC AUC and AP. Binary: DeLong's and AP's exact
+    variances. Several classes: each row's influences on every class added up (so the
+    covariances between classes count), read from the classes' tables by score bucket."""
+    defined, counts = _macro(influences)
+    if targets.task == "binary":
+        total = influences[0].variances
+    else:
+        tables = []
+        for influence, mask in zip(influences, defined, strict=True):
+            lowest, table = bucket_table(influence)
+            tables.append((lowest, table * mask))  # an undefined metric: no influence
+        truth = targets.labels
+        total = summed_squares(targets.scores, truth, tables, squared)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance = np.where(counts > 0, total / np.maximum(counts, 1) ** 2, np.nan)
+    return {name: _root(float(variance[j])) for j, name in enumerate(RANKING_METRICS)}
+
+
+def binned_intervals(counting: CountingMetrics, average: str, n_samples: int,
+                     influences: Sequence[RankInfluence], confidence: float,
+                     multilabel: bool) -> Intervals:
+    """The standard errors of a tally's metrics from its counts alone.
+
+    Each cell of the confusion matrix and each (class, bin) of the histograms is a group of
+    alike rows. A tally does not count squared weights: each group's is taken as its weight
+    times the mean weight (exact without weights, low by the factor `1 + cv**2` of the
+    weights' coefficient of variation otherwise). Without rows, the covariance between the
+    classes of a macro ROC AUC or AP, and between the labels of a multilabel average, is
+    not known: they are taken as independent.
+    """
+    matrix = np.asarray(counting.confusion_matrix, dtype=np.float64)
+    total = float(matrix[0].sum()) if multilabel else float(matrix.sum())
+    scale = total / n_samples if n_samples > 0 else 1.0  # the mean weight
+    errors: dict[str, float] = {}
+    if multilabel:
+        tables = multilabel_gradients(matrix, average)
+        cells = matrix.reshape(len(matrix), 4) * scale  # cell 2 * true + predicted
+        for j, name in enumerate(THRESHOLD_METRICS):
+            errors[name] = _root(float(np.sum(cells * tables[:, :, j] ** 2)))
+        accuracy = counting.accuracy
+        errors["accuracy"] = _root(accuracy * (1 - accuracy) / n_samples) \
+            if n_samples > 0 else float("nan")
+        per_class = {name: v[:, 1]  # each label's positive class
+                     for name, v in class_variances(matrix, matrix * scale).items()}
+    else:
+        gradients = single_label_gradients(matrix, average)
+        for name in (*THRESHOLD_METRICS, "accuracy"):
+            errors[name] = _root(float(np.sum(matrix * scale * gradients[name] ** 2)))
+        per_class = class_variances(matrix, matrix * scale)
+    _, counts = _macro(influences)
+    summed = np.nansum([i.variances for i in influences], axis=0).reshape(2) * scale
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variance = np.where(counts > 0, summed / np.maximum(counts, 1) ** 2, np.nan)
+    errors.update({name: _root(float(variance[j])) for j, name in enumerate(RANKING_METRICS)})
+    return Intervals(confidence, errors, {name: np.sqrt(v) for name, v in per_class.items()})
+
+
+def _weighted_squares(values: np.ndarray, squared: np.ndarray | None):
+    """`sum_i w_i**2 * values_i**2` over the rows (the first axis)."""
+    if squared is None:
+        return np.einsum("i...,i...->...", values, values)
+    return np.einsum("i,i...,i...->...", squared, values, values)
+
+
+def _root(variance: float) -> float:
+    return float(np.sqrt(variance)) if variance >= 0 else float("nan")
+
+
+# -- comparisons of two evaluations -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gain:
+    """How much a metric gained from one evaluation to another, and how sure that is.
+
+    Attributes:
+        metric: one of `SCALAR_NAMES`.
+        gain: the new value less the best value.
+        lower_bound: a one-sided lower confidence bound on the gain at `confidence`.
+        standard_error: the standard error of the gain.
+        confidence: the confidence level of `lower_bound`.
+    """
+
+    metric: str
+    gain: float
+    lower_bound: float
+    standard_error: float
+    confidence: float
+
+    @property
+    def significant(self) -> bool:
+        """Whether the gain is positive at this confidence (`lower_bound > 0`)."""
+        return bool(self.lower_bound > 0)
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in SCALAR_NAMES:
+        raise ValueError(f"Invalid `metric` argument value. Expected one of {SCALAR_NAMES}. "
+                         f"Received: metric={metric!r}")
+
+
+def _gain(metric: str, gain: float, standard_error: float, confidence: float) -> Gain:
+    lower = gain - float(ndtri(confidence)) * standard_error
+    return Gain(metric, float(gain), float(lower), float(standard_error), confidence)
+
+
+def row_influences(targets: Targets, metric: str) -> tuple[float, np.ndarray]:
+    """A metric of `targets` and each row's exact influence on it, `g_i` with
+    `variance = sum_i w_i**2 * g_i**2` (an argsort per class for the ranking metrics).
+
+    Args:
+        targets: from `to_targets`.
+        metric: one of `SCALAR_NAMES`.
+
+    Returns:
+        The value and the `(n,)` influences.
+    """
+    _check_metric(metric)
+    n = len(targets.labels)
+    weight = targets.sample_weight
+    if metric in RANKING_METRICS:
+        j = RANKING_METRICS.index(metric)
+        columns = [(targets.labels == 1, targets.scores)] if targets.task == "binary" else [
+            (targets.labels[:, k] if targets.task == "multilabel" else targets.labels == k,
+             targets.scores[:, k]) for k in range(targets.n_classes)]
+        values, summed = [], np.zeros(n)
+        for truth, score in columns:
+            influence, rows = exact_rank_rows(truth, score, weight)
+            if not np.isnan(influence.values[j]):
+                values.append(influence.values[j])
+                summed += rows[:, j]
+        if not values:
+            return float("nan"), np.full(n, np.nan)
+        return float(np.mean(values)), summed / len(values)
+    w = np.ones(n) if weight is None else weight
+    if targets.task == "multilabel":
+        predicted = targets.scores >= targets.threshold
+        total = float(w.sum())
+        if metric == "accuracy":
+            exact = (targets.labels == predicted).all(axis=1)
+            value = float(np.einsum("i,i->", w, exact)) / total
+            return value, (exact - value) / total
+        tp = np.einsum("i,ij->j", w, targets.labels & predicted)
+        true = np.einsum("i,ij->j", w, targets.labels)
+        pred = np.einsum("i,ij->j", w, predicted)
+        matrix = np.stack([total - true - pred + tp, pred - tp, true - tp, tp],
+                          axis=1).reshape(-1, 2, 2)
+        tables = multilabel_gradients(matrix, targets.average)[..., THRESHOLD_METRICS.index(
+            metric)]
+        rows = np.zeros(n)
+        for k in range(targets.n_classes):
+            rows += tables[k][targets.labels[:, k] * 2 + predicted[:, k]]
+        return _multilabel_value(matrix, metric, targets.average), rows
+    predicted_class = (targets.scores >= targets.threshold).astype(np.intp) \
+        if targets.task == "binary" else np.argmax(targets.scores, axis=1)
+    c = targets.n_classes
+    cells = np.bincount(targets.labels * c + predicted_class, weights=w,
+                        minlength=c * c).reshape(c, c)
+    gradient = single_label_gradients(cells, targets.average)[metric]
+    return _single_label_value(cells, metric, targets.average), \
+        gradient[targets.labels, predicted_class]
+
+
+def _single_label_value(matrix: np.ndarray, metric: str, average: str) -> float:
+    from epoch_eval.metrics.counting import from_confusion_matrix
+
+    counts = from_confusion_matrix(matrix, average)
+    return {"f1": counts.average_f1, "precision": counts.average_precision,
+            "recall": counts.average_recall, "accuracy": counts.accuracy}[metric]
+
+
+def _multilabel_value(matrix: np.ndarray, metric: str, average: str) -> float:
+    from epoch_eval.metrics.counting import from_multilabel_matrix
+
+    counts = from_multilabel_matrix(matrix, 0.0, average)
+    return {"f1": counts.average_f1, "precision": counts.average_precision,
+            "recall": counts.average_recall}[metric]
+
+
+def paired_gain(metric: str, new: Targets, best: Targets, *,
+                confidence: float = 0.95) -> Gain:
+    """The gain of `metric` from `best` to `new`, scored on the same rows, with a one-sided
+    lower confidence bound from paired influences: `se**2 = sum_i w_i**2 (g_new_i -
+    g_best_i)**2`. A gain is significant when its lower bound is above 0; both sets of scores
+    share the rows' sampling noise, so this is much tighter than two separate intervals.
+
+    Args:
+        metric: one of `SCALAR_NAMES`.
+        new, best: `to_targets(...)` of the same labels and weights (the same rows in the
+            same order), with the two epochs' scores.
+        confidence: the level of the one-sided bound.
+
+    Returns:
+        A `Gain`.
+
+    Raises:
+        ValueError: for an unknown metric, a confidence outside (0, 1), or targets whose
+            task, labels or weights differ.
+
+    Example:
+        >>> from epoch_eval.metrics.targets import to_targets
+        >>> y = [0, 1, 1, 0, 1, 0]
+        >>> new = to_targets(y, [0.1, 0.9, 0.8, 0.2, 0.7, 0.3])
+        >>> best = to_targets(y, [0.6, 0.4, 0.8, 0.2, 0.7, 0.3])
+        >>> result = paired_gain("roc_auc", new, best)
+        >>> round(result.gain, 3)
+        0.222
+    """
+    _check_metric(metric)
+    confidence = check_confidence(confidence)  # type: ignore[assignment]
+    _check_paired(new, best)
+    value_new, rows_new = row_influences(new, metric)
+    value_best, rows_best = row_influences(best, metric)
+    difference = rows_new - rows_best
+    if new.sample_weight is not None:
+        difference *= new.sample_weight
+    error = float(np.sqrt(np.einsum("i,i->", difference, difference)))
+    return _gain(metric, value_new - value_best, error, confidence)
+
+
+def _check_paired(new: Targets, best: Targets) -> None:
+    same_weights = (new.sample_weight is None and best.sample_weight is None) or (
+        new.sample_weight is not None and best.sample_weight is not None
+        and np.array_equal(new.sample_weight, best.sample_weight))
+    if (new.task != best.task or new.labels.shape != best.labels.shape
+            or not np.array_equal(new.labels, best.labels) or not same_weights
+            or new.average != best.average or new.threshold != best.threshold):
+        raise ValueError("A paired comparison needs the same rows in the same order: the "
+                         "same task, labels, weights, average and threshold. Received: "
+                         f"task={new.task!r}/{best.task!r}, n={len(new.labels)}/"
+                         f"{len(best.labels)}")
+
+
+def unpaired_gain(new: Evaluation, best: Evaluation, metric: str, *,
+                  confidence: float = 0.95) -> Gain:
+    """The gain of `metric` from `best` to `new` with a one-sided lower bound from their
+    standard errors alone, `se**2 = se_new**2 + se_best**2`: for tally mode, where the rows
+    are not kept. Two epochs scored on the same rows are positively correlated, so this
+    bound is conservative (lower than a paired one would be).
+
+    Args:
+        new, best: evaluations made with a `confidence` (they carry `standard_errors`).
+        metric: one of `SCALAR_NAMES`.
+        confidence: the level of the one-sided bound.
+
+    Raises:
+        ValueError: for an unknown metric, a bad confidence, or an evaluation without
+            standard errors.
+    """
+    _check_metric(metric)
+    confidence = check_confidence(confidence)  # type: ignore[assignment]
+    for name, evaluation in (("new", new), ("best", best)):
+        if evaluation.standard_errors is None:
+            raise ValueError(f"`{name}` has no standard errors: evaluate it with a "
+                             f"`confidence`. Received: {name}.confidence={evaluation.confidence}")
+    assert new.standard_errors is not None and best.standard_errors is not None
+    error = float(np.hypot(new.standard_errors[metric], best.standard_errors[metric]))
+    gain = float(getattr(new, metric)) - float(getattr(best, metric))
+    return _gain(metric, gain, error, confidence)
+
+
