@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from epoch_eval.metrics import curves
+from epoch_eval.metrics import curves, intervals
 from epoch_eval.metrics.counting import from_confusion_matrix, from_multilabel_matrix
 from epoch_eval.metrics.evaluate import assemble_evaluation
+from epoch_eval.metrics.influence import rank_influence
 from epoch_eval.metrics.result import (
     Evaluation,
     PrecisionRecallCurve,
@@ -79,12 +80,22 @@ def binned_curves(label: str, positives: np.ndarray, negatives: np.ndarray,
     return roc, curves.precision_recall_curve(counts, label)
 
 
-def evaluate_binned(counts: BinnedCounts) -> Evaluation:
+def evaluate_binned(counts: BinnedCounts, confidence: float | None = None) -> Evaluation:
     """Build the `Evaluation` of a tally: exact threshold metrics, binned curves and AUC.
 
     Per-class values where a class has no positive (or no negative) sample are nan and left
     out of the averages, as in `evaluate()`, without a warning.
+
+    Args:
+        counts: the tally's counts.
+        confidence: a level such as 0.95 to fill the intervals and standard errors from the
+            counts alone (`intervals.binned_intervals` says what is approximated); None
+            (default) for none.
+
+    Raises:
+        ValueError: for a confidence outside (0, 1).
     """
+    level = intervals.check_confidence(confidence)
     matrix = np.asarray(counts.confusion_matrix, dtype=np.float64)
     if counts.task == "multilabel":
         total = float(matrix[0].sum()) if len(matrix) else 0.0
@@ -106,6 +117,14 @@ def evaluate_binned(counts: BinnedCounts) -> Evaluation:
         task=counts.task, n_samples=int(counts.n_samples), class_names=names,
         threshold=counts.threshold, average=counts.average, counts=metrics,
         confusion_matrix=_integral(matrix), roc=roc, roc_micro=micro, pr=pr)
+    if level is not None:
+        influences = [rank_influence(binned_ranked_counts(counts.positives[k],
+                                                          counts.negatives[k],
+                                                          counts.bin_floors))
+                      for k in range(len(ranked))]
+        evaluation = intervals.binned_intervals(
+            metrics, counts.average, int(counts.n_samples), influences, level,
+            multilabel=counts.task == "multilabel").apply(evaluation)
     return evaluation
 
 
