@@ -61,13 +61,17 @@ def auc_error_bound(positives: np.ndarray, negatives: np.ndarray) -> float:
 
 
 def binned_ranked_counts(positives: np.ndarray, negatives: np.ndarray,
-                         bin_floors: np.ndarray) -> curves.RankedCounts:
-    """Cumulative counts from the highest occupied bin down, as `curves.rank` gives them."""
+                         bin_floors: np.ndarray,
+                         mean_weight: float | None = None) -> curves.RankedCounts:
+    """Cumulative counts from the highest occupied bin down, as `curves.rank` gives them;
+    with a `mean_weight`, each bin's squared weights estimated as its weight times it."""
     occupied = (positives > 0) | (negatives > 0)
     order = np.flatnonzero(occupied)[::-1]
-    return curves.RankedCounts(np.cumsum(negatives[order], dtype=np.float64),
-                               np.cumsum(positives[order], dtype=np.float64),
-                               bin_floors[order])
+    in_order = (np.asarray(negatives[order], dtype=np.float64),
+                np.asarray(positives[order], dtype=np.float64))
+    squares = (None, None) if mean_weight is None else tuple(c * mean_weight for c in in_order)
+    return curves.RankedCounts(np.cumsum(in_order[0]), np.cumsum(in_order[1]),
+                               bin_floors[order], *squares)
 
 
 def binned_curves(label: str, positives: np.ndarray, negatives: np.ndarray,
@@ -118,13 +122,14 @@ def evaluate_binned(counts: BinnedCounts, confidence: float | None = None) -> Ev
         threshold=counts.threshold, average=counts.average, counts=metrics,
         confusion_matrix=_integral(matrix), roc=roc, roc_micro=micro, pr=pr)
     if level is not None:
-        influences = [rank_influence(binned_ranked_counts(counts.positives[k],
-                                                          counts.negatives[k],
-                                                          counts.bin_floors))
-                      for k in range(len(ranked))]
+        multilabel = counts.task == "multilabel"
+        scale = intervals.mean_weight(matrix, int(counts.n_samples), multilabel)
+        influences = [rank_influence(binned_ranked_counts(
+            counts.positives[k], counts.negatives[k], counts.bin_floors, scale))
+            for k in range(len(ranked))]
         evaluation = intervals.binned_intervals(
             metrics, counts.average, int(counts.n_samples), influences, level,
-            multilabel=counts.task == "multilabel").apply(evaluation)
+            multilabel=multilabel).apply(evaluation)
     return evaluation
 
 

@@ -154,6 +154,11 @@ class RankInfluence:
             positive row at each point (0 where the metric is undefined).
         negative_squares, positive_squares: `(m,)` the sums of the squared weights of the
             negative and positive rows of each point.
+        effective: `(2,)` the effective numbers of negative and positive rows (Kish's
+            `(sum w)**2 / sum(w**2)`; the counts without weights).
+        scales: `(2,)` the small-sample factors of the negatives' and the positives' parts of
+            the standard errors, `sqrt(k / (k - 1))` for k effective rows of each side:
+            DeLong's unbiased form (`sqrt(2)` where k <= 2). `variances` include them.
     """
 
     values: np.ndarray
@@ -163,6 +168,8 @@ class RankInfluence:
     positive: np.ndarray
     negative_squares: np.ndarray
     positive_squares: np.ndarray
+    effective: np.ndarray
+    scales: np.ndarray
 
 
 def turning_points(counts: RankedCounts) -> RankedCounts:
@@ -197,7 +204,7 @@ def rank_influence(counts: RankedCounts) -> RankInfluence:
     fps = np.asarray(counts.fps, dtype=np.float64)
     tps = np.asarray(counts.tps, dtype=np.float64)
     m = len(fps)
-    wp, wn = np.diff(tps, prepend=0.0), np.diff(fps, prepend=0.0)
+    wp, wn = _steps(tps), _steps(fps)
     qp = wp if counts.positive_squares is None else counts.positive_squares
     qn = wn if counts.negative_squares is None else counts.negative_squares
     negative, positive = np.zeros((2, m)), np.zeros((2, m))  # (AUC, AP) by point
@@ -230,11 +237,32 @@ def rank_influence(counts: RankedCounts) -> RankInfluence:
         positive[1] /= p_all
         np.divide(lost, -p_all, out=negative[1])
         values[1] = ap
-    squared = (np.einsum("jm,jm,m->j", positive, positive, qp)
-               + np.einsum("jm,jm,m->j", negative, negative, qn))
+    effective = effective_rows(np.array([n_all, p_all]), np.array([np.sum(qn), np.sum(qp)]))
+    scales = np.where(effective > 2, np.sqrt(effective / np.maximum(effective - 1, 1)),
+                      np.sqrt(2))
+    squared = (np.einsum("jm,jm,m->j", positive, positive, qp) * scales[1] ** 2
+               + np.einsum("jm,jm,m->j", negative, negative, qn) * scales[0] ** 2)
     variances = np.where(np.isnan(values), np.nan, squared)
     return RankInfluence(values, variances, counts.thresholds, negative.T, positive.T,
-                         np.asarray(qn, dtype=np.float64), np.asarray(qp, dtype=np.float64))
+                         np.asarray(qn, dtype=np.float64), np.asarray(qp, dtype=np.float64),
+                         effective, scales)
+
+
+def _steps(cumulative: np.ndarray) -> np.ndarray:
+    """`np.diff(cumulative, prepend=0.0)`, without its overhead on short arrays."""
+    steps = np.empty(len(cumulative))
+    if len(cumulative):
+        steps[0] = cumulative[0]
+        np.subtract(cumulative[1:], cumulative[:-1], out=steps[1:])
+    return steps
+
+
+def effective_rows(total: np.ndarray, squares: np.ndarray) -> np.ndarray:
+    """Kish's effective number of rows `total**2 / squares` of rows weighing `total` with
+    squared weights `squares` (the count without weights); 0 where there are none."""
+    total = np.asarray(total, dtype=np.float64)
+    squares = np.asarray(squares, dtype=np.float64)
+    return np.where(squares > 0, total**2 / np.where(squares > 0, squares, 1.0), 0.0)
 
 
 def bucket_keys(scores: np.ndarray) -> np.ndarray:
@@ -254,7 +282,8 @@ def bucket_table(influence: RankInfluence) -> tuple[int, np.ndarray]:
 
     A bucket's influence is the mean of those of the points in it, weighted by their sums of
     squared weights; a bucket without a point takes that of the nearest bucket below, where
-    the stretch of negatives holding it ends.
+    the stretch of negatives holding it ends. Each side is multiplied by its small-sample
+    factor (`RankInfluence.scales`).
     """
     keys = bucket_keys(influence.thresholds).astype(np.intp)
     if len(keys) == 0:
@@ -274,7 +303,7 @@ def bucket_table(influence: RankInfluence) -> tuple[int, np.ndarray]:
             sums = np.bincount(keys, weights=squares * values[:, j], minlength=size)
             table[filled, side, j] = sums[filled] / weight[filled]
         nearest_below = np.maximum.accumulate(np.where(weight > 0, np.arange(size), 0))
-        table[:, side] = table[nearest_below, side]
+        table[:, side] = table[nearest_below, side] * influence.scales[side]
     return lowest, table
 
 

@@ -24,6 +24,7 @@ from epoch_eval.metrics.influence import (
     RankInfluence,
     bucket_table,
     class_variances,
+    effective_rows,
     exact_rank_rows,
     multilabel_gradients,
     single_label_gradients,
@@ -49,44 +50,119 @@ def check_confidence(confidence: float | None) -> float | None:
     return value
 
 
-def interval(value: float, standard_error: float, confidence: float) -> tuple[float, float]:
-    """The two-sided interval of a metric in [0, 1] on the logit scale, as Python floats
-    with `low <= value <= high`; `(nan, nan)` where the value or its error is nan."""
-    if np.isnan(value) or np.isnan(standard_error):
-        return float("nan"), float("nan")
+def interval(value: float, standard_error: float, confidence: float,
+             rows: float = 0.0) -> tuple[float, float]:
+    """The two-sided interval of a metric in [0, 1], as Python floats with
+    `low <= value <= high`; `(nan, nan)` where the value or its error is nan.
+
+    Inside (0, 1) it is built on the logit scale; at 0 or 1 (every row agrees, and the
+    influences vanish) it is Wilson's interval of a proportion over `rows` effective rows,
+    `[rows / (rows + z**2), 1]` at 1 ([0, 1] without rows).
+    """
+    low, high = intervals_of(np.array([value]), np.array([standard_error]),
+                             np.array([rows]), confidence)[0]
+    return float(low), float(high)
+
+
+def intervals_of(values: np.ndarray, errors: np.ndarray, rows: np.ndarray,
+                 confidence: float) -> np.ndarray:
+    """`interval` of each value, as a `(k, 2)` array."""
+    values, errors, rows = (np.asarray(a, dtype=np.float64) for a in (values, errors, rows))
     z = float(ndtri(0.5 + confidence / 2))
-    if 0.0 < value < 1.0:
-        centre = np.log(value / (1.0 - value))
-        half = z * standard_error / (value * (1.0 - value))
-        low, high = float(expit(centre - half)), float(expit(centre + half))
-    else:
-        low = max(0.0, value - z * standard_error)
-        high = min(1.0, value + z * standard_error)
-    return min(low, value), max(high, value)
+    out = np.full((len(values), 2), np.nan)
+    known = ~(np.isnan(values) | np.isnan(errors))
+    inside = known & (values > 0) & (values < 1)
+    v = values[inside]
+    centre = np.log(v / (1 - v))
+    half = z * errors[inside] / (v * (1 - v))
+    out[inside] = np.column_stack([expit(centre - half), expit(centre + half)])
+    edge = known & ~inside
+    far = np.where(rows[edge] > 0, z * z / (rows[edge] + z * z), 1.0)  # Wilson's distance
+    spread = np.maximum(far, z * errors[edge])
+    out[edge] = np.clip(np.column_stack([values[edge] - spread, values[edge] + spread]), 0, 1)
+    out[:, 0] = np.minimum(out[:, 0], values)
+    out[:, 1] = np.maximum(out[:, 1], values)
+    return out
 
 
 @dataclass(frozen=True)
 class Intervals:
-    """What `Evaluation` carries about its uncertainty (its fields of the same names)."""
+    """What `Evaluation` carries about its uncertainty, before it is set on one.
+
+    Attributes:
+        confidence: the level.
+        standard_errors: each of `SCALAR_NAMES` -> its standard error.
+        rows: each of `SCALAR_NAMES` -> the effective number of rows it counts (for its
+            interval at 0 or 1).
+        per_class_standard_errors, per_class_rows: `"precision"`, `"recall"`, `"f1"` ->
+            `(C,)` arrays of the same per class.
+    """
 
     confidence: float
     standard_errors: Mapping[str, float]
+    rows: Mapping[str, float]
     per_class_standard_errors: Mapping[str, np.ndarray]
+    per_class_rows: Mapping[str, np.ndarray]
 
     def apply(self, evaluation: Evaluation) -> Evaluation:
         """`evaluation` with its intervals, around its own values."""
         scalars = evaluation.scalars()
-        intervals = {name: interval(scalars[name], self.standard_errors[name], self.confidence)
-                     for name in SCALAR_NAMES}
-        per_class = {}
-        for name, errors in self.per_class_standard_errors.items():
-            values = getattr(evaluation.per_class, name)
-            per_class[name] = frozen_array(np.array(
-                [interval(float(v), float(e), self.confidence)
-                 for v, e in zip(values, errors, strict=True)], dtype=np.float64).reshape(-1, 2))
+        bounds = intervals_of(np.array([scalars[name] for name in SCALAR_NAMES]),
+                              np.array([self.standard_errors[name] for name in SCALAR_NAMES]),
+                              np.array([self.rows[name] for name in SCALAR_NAMES]),
+                              self.confidence)
+        intervals = {name: (float(low), float(high))
+                     for name, (low, high) in zip(SCALAR_NAMES, bounds, strict=True)}
+        per_class = {name: frozen_array(intervals_of(
+            getattr(evaluation.per_class, name), errors, self.per_class_rows[name],
+            self.confidence)) for name, errors in self.per_class_standard_errors.items()}
         return replace(evaluation, confidence=self.confidence, intervals=intervals,
                        per_class_intervals=per_class,
                        standard_errors=dict(self.standard_errors))
+
+
+def _counted_rows(matrix: np.ndarray, squares: np.ndarray,
+                  ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The effective rows each class's precision, recall and F1 count (its predicted rows,
+    its true rows, both) of `(..., C, C)` matrices, and those of all rows."""
+    def kish(select) -> np.ndarray:
+        return effective_rows(select(matrix), select(squares))
+
+    def column(a: np.ndarray) -> np.ndarray:
+        return a.sum(axis=-2)
+
+    def row(a: np.ndarray) -> np.ndarray:
+        return a.sum(axis=-1)
+
+    def either(a: np.ndarray) -> np.ndarray:
+        return a.sum(axis=-2) + a.sum(axis=-1) - np.diagonal(a, axis1=-2, axis2=-1)
+
+    per_class = {"precision": kish(column), "recall": kish(row), "f1": kish(either)}
+    return per_class, kish(lambda a: a.sum(axis=(-2, -1)))
+
+
+def _threshold_rows(matrix: np.ndarray, squares: np.ndarray, average: str,
+                    multilabel: bool) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The effective rows of the threshold scalars and of each class's metrics."""
+    per_class, everything = _counted_rows(matrix, squares)
+    if multilabel:  # each label's positive class; an average pools the labels' rows
+        per_class = {name: rows[:, 1] for name, rows in per_class.items()}
+        pooled, _ = _counted_rows(matrix.sum(axis=0), squares.sum(axis=0))
+        scalars = {name: float(rows[1]) for name, rows in pooled.items()}
+        return {**scalars, "accuracy": float(everything[0])}, per_class
+    if average == "binary":
+        scalars = {name: float(rows[1]) for name, rows in per_class.items()}
+    else:
+        scalars = dict.fromkeys(THRESHOLD_METRICS, float(everything))
+    return {**scalars, "accuracy": float(everything)}, per_class
+
+
+def _ranking_rows(influences: Sequence[RankInfluence]) -> dict[str, float]:
+    """The effective rows of the macro ROC AUC (the smaller side of each class) and AP
+    (the positives), summed over the classes where each is defined."""
+    auc = sum(float(i.effective.min()) for i in influences if not np.isnan(i.values[0]))
+    ap = sum(float(i.effective[1]) for i in influences if not np.isnan(i.values[1]))
+    return {"roc_auc": auc, "pr_auc": ap}
 
 
 def _macro(influences: Sequence[RankInfluence]) -> tuple[np.ndarray, np.ndarray]:
@@ -110,6 +186,7 @@ def predict_intervals(targets: Targets, predicted: np.ndarray, counting: Countin
     weight = targets.sample_weight
     squared = None if weight is None else weight * weight
     errors: dict[str, float] = {}
+    squares_matrix: np.ndarray
     if targets.task == "multilabel":
         rows = np.zeros((len(targets.labels), 3))
         tables = multilabel_gradients(counting.confusion_matrix, targets.average)
@@ -124,9 +201,7 @@ def predict_intervals(targets: Targets, predicted: np.ndarray, counting: Countin
         total = float(counting.confusion_matrix[0].sum())
         errors["accuracy"] = _root(_weighted_squares(
             (exact - counting.accuracy) / total, squared)) if total > 0 else float("nan")
-        per_class = {name: v[:, 1]  # each label's positive class
-                     for name, v in class_variances(counting.confusion_matrix,
-                                                    squares.reshape(-1, 2, 2)).items()}
+        squares_matrix = squares.reshape(-1, 2, 2)
     else:
         matrix = np.asarray(counting.confusion_matrix, dtype=np.float64)
         if weight is None:
@@ -138,9 +213,24 @@ def predict_intervals(targets: Targets, predicted: np.ndarray, counting: Countin
         gradients = single_label_gradients(matrix, targets.average)
         for name in (*THRESHOLD_METRICS, "accuracy"):
             errors[name] = _root(float(np.sum(squares_matrix * gradients[name] ** 2)))
-        per_class = class_variances(matrix, squares_matrix)
     errors.update(_ranking_errors(targets, influences, squared))
-    return Intervals(confidence, errors, {name: np.sqrt(v) for name, v in per_class.items()})
+    return _intervals(confidence, errors, counting.confusion_matrix, squares_matrix,
+                      targets.average, targets.task == "multilabel", influences)
+
+
+def _intervals(confidence: float, errors: dict[str, float], matrix: np.ndarray,
+               squares: np.ndarray, average: str, multilabel: bool,
+               influences: Sequence[RankInfluence]) -> Intervals:
+    """`Intervals` of these scalar errors, with each class's errors and every effective
+    count from the confusion matrix and its squared weights."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    per_class = class_variances(matrix, squares)
+    if multilabel:  # each label's positive class
+        per_class = {name: v[:, 1] for name, v in per_class.items()}
+    rows, per_class_rows = _threshold_rows(matrix, squares, average, multilabel)
+    rows.update(_ranking_rows(influences))
+    return Intervals(confidence, errors, rows,
+                     {name: np.sqrt(v) for name, v in per_class.items()}, per_class_rows)
 
 
 def _ranking_errors(targets: Targets, influences: Sequence[RankInfluence],
@@ -166,7 +256,8 @@ def _ranking_errors(targets: Targets, influences: Sequence[RankInfluence],
 def binned_intervals(counting: CountingMetrics, average: str, n_samples: int,
                      influences: Sequence[RankInfluence], confidence: float,
                      multilabel: bool) -> Intervals:
-    """The standard errors of a tally's metrics from its counts alone.
+    """The standard errors of a tally's metrics from its counts alone (`influences` from
+    ranked counts whose squared weights are estimated with `mean_weight`).
 
     Each cell of the confusion matrix and each (class, bin) of the histograms is a group of
     alike rows. A tally does not count squared weights: each group's is taken as its weight
@@ -176,8 +267,7 @@ def binned_intervals(counting: CountingMetrics, average: str, n_samples: int,
     not known: they are taken as independent.
     """
     matrix = np.asarray(counting.confusion_matrix, dtype=np.float64)
-    total = float(matrix[0].sum()) if multilabel else float(matrix.sum())
-    scale = total / n_samples if n_samples > 0 else 1.0  # the mean weight
+    scale = mean_weight(matrix, n_samples, multilabel)
     errors: dict[str, float] = {}
     if multilabel:
         tables = multilabel_gradients(matrix, average)
@@ -187,19 +277,23 @@ def binned_intervals(counting: CountingMetrics, average: str, n_samples: int,
         accuracy = counting.accuracy
         errors["accuracy"] = _root(accuracy * (1 - accuracy) / n_samples) \
             if n_samples > 0 else float("nan")
-        per_class = {name: v[:, 1]  # each label's positive class
-                     for name, v in class_variances(matrix, matrix * scale).items()}
     else:
         gradients = single_label_gradients(matrix, average)
         for name in (*THRESHOLD_METRICS, "accuracy"):
             errors[name] = _root(float(np.sum(matrix * scale * gradients[name] ** 2)))
-        per_class = class_variances(matrix, matrix * scale)
     _, counts = _macro(influences)
-    summed = np.nansum([i.variances for i in influences], axis=0).reshape(2) * scale
+    summed = np.nansum([i.variances for i in influences], axis=0).reshape(2)
     with np.errstate(invalid="ignore", divide="ignore"):
         variance = np.where(counts > 0, summed / np.maximum(counts, 1) ** 2, np.nan)
     errors.update({name: _root(float(variance[j])) for j, name in enumerate(RANKING_METRICS)})
-    return Intervals(confidence, errors, {name: np.sqrt(v) for name, v in per_class.items()})
+    return _intervals(confidence, errors, matrix, matrix * scale, average, multilabel,
+                      influences)
+
+
+def mean_weight(matrix: np.ndarray, n_samples: int, multilabel: bool) -> float:
+    """A tally's mean weight per row, by which its squared weights are estimated."""
+    total = float(matrix[0].sum()) if multilabel else float(matrix.sum())
+    return total / n_samples if n_samples > 0 else 1.0
 
 
 def _weighted_squares(values: np.ndarray, squared: np.ndarray | None):
