@@ -40,10 +40,8 @@ def check_confidence(confidence: float | None) -> float | None:
     """Refuse a confidence level outside (0, 1); None (no intervals) passes."""
     if confidence is None:
         return None
-    try:
-        value = float(confidence)
-    except (TypeError, ValueError):
-        value = float("nan")
+    number = isinstance(confidence, (int, float, np.integer, np.floating))
+    value = float(confidence) if number else float("nan")
     if isinstance(confidence, bool) or not 0.0 < value < 1.0:
         raise ValueError("Invalid `confidence` argument value. It should verify "
                          f"0 < confidence < 1. Received: confidence={confidence!r}")
