@@ -285,30 +285,35 @@ def bucket_table(influence: RankInfluence) -> tuple[int, np.ndarray]:
     the stretch of negatives holding it ends. Each side is multiplied by its small-sample
     factor (`RankInfluence.scales`).
     """
-    keys = bucket_keys(influence.thresholds).astype(np.intp)
+    keys = bucket_keys(influence.thresholds)
     if len(keys) == 0:
         return 0, np.zeros((1, 2, 2))
     lowest = int(keys[-1])
     size = int(keys[0]) - lowest + 1
-    keys -= lowest
+    # the points come by decreasing score: each bucket's points are one run of its key
+    starts = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    starts = np.r_[0, starts]
+    buckets = keys[starts].astype(np.intp) - lowest
     table = np.zeros((size, 2, 2))
     sides = ((influence.negative_squares, influence.negative),
              (influence.positive_squares, influence.positive))
     for side, (squares, values) in enumerate(sides):
-        weight = np.bincount(keys, weights=squares, minlength=size)
-        filled = np.flatnonzero(weight > 0)
-        if len(filled) == 0:
+        weight = np.add.reduceat(squares, starts)
+        held = weight > 0
+        if not held.any():
             continue
         for j in range(2):
-            sums = np.bincount(keys, weights=squares * values[:, j], minlength=size)
-            table[filled, side, j] = sums[filled] / weight[filled]
-        nearest_below = np.maximum.accumulate(np.where(weight > 0, np.arange(size), 0))
+            sums = np.add.reduceat(squares * values[:, j], starts)
+            table[buckets[held], side, j] = sums[held] / weight[held]
+        filled = np.zeros(size, dtype=bool)
+        filled[buckets[held]] = True
+        nearest_below = np.maximum.accumulate(np.where(filled, np.arange(size), 0))
         table[:, side] = table[nearest_below, side] * influence.scales[side]
     return lowest, table
 
 
 def summed_squares(scores: np.ndarray, truth: np.ndarray, tables: list[tuple[int, np.ndarray]],
-                   squared: np.ndarray | None, chunk: int = 1 << 15) -> np.ndarray:
+                   weight: np.ndarray | None, chunk: int = 1 << 15) -> np.ndarray:
     """`sum_i w_i**2 * (sum_k psi_ik)**2` for (AUC, AP): each row's influences on every
     class, read from the classes' `bucket_table`s, added up; a chunk of rows at a time.
 
@@ -316,7 +321,7 @@ def summed_squares(scores: np.ndarray, truth: np.ndarray, tables: list[tuple[int
         scores: `(n, C)` scores.
         truth: `(n,)` class indices (multiclass) or `(n, C)` booleans (multilabel).
         tables: one `bucket_table` per class (zeros where a metric is undefined).
-        squared: `(n,)` squared weights, or None.
+        weight: `(n,)` sample weights, or None.
     """
     n = len(scores)
     sizes = np.array([len(table) for _, table in tables])
@@ -324,7 +329,7 @@ def summed_squares(scores: np.ndarray, truth: np.ndarray, tables: list[tuple[int
     base = (offsets - np.array([lowest for lowest, _ in tables])).astype(np.int32)[:, None]
     low, high = offsets.astype(np.int32)[:, None], (offsets + sizes - 1).astype(np.int32)[:, None]
     # rows of weight 0 are not ranked: only they can fall outside their class's table
-    outside = squared is not None and not squared.all()
+    outside = weight is not None and not weight.all()
     flat = np.concatenate([table for _, table in tables]).reshape(-1, 2)
     by_metric = (np.ascontiguousarray(flat[:, 0]), np.ascontiguousarray(flat[:, 1]))
     total = np.zeros(2)
@@ -342,10 +347,9 @@ def summed_squares(scores: np.ndarray, truth: np.ndarray, tables: list[tuple[int
             keys += rows.T
         for j, table in enumerate(by_metric):
             psi = np.take(table, keys).sum(axis=0)
-            if squared is not None:
-                total[j] += float(np.einsum("i,i,i->", psi, psi, squared[start:start + chunk]))
-            else:
-                total[j] += _dot(psi, psi)
+            if weight is not None:
+                psi *= weight[start:start + chunk]
+            total[j] += _dot(psi, psi)
     return total
 
 

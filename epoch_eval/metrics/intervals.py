@@ -211,7 +211,7 @@ def predict_intervals(targets: Targets, predicted: np.ndarray, counting: Countin
         gradients = single_label_gradients(matrix, targets.average)
         for name in (*THRESHOLD_METRICS, "accuracy"):
             errors[name] = _root(float(np.sum(squares_matrix * gradients[name] ** 2)))
-    errors.update(_ranking_errors(targets, influences, squared))
+    errors.update(_ranking_errors(targets, influences))
     return _intervals(confidence, errors, counting.confusion_matrix, squares_matrix,
                       targets.average, targets.task == "multilabel", influences)
 
@@ -231,8 +231,8 @@ def _intervals(confidence: float, errors: dict[str, float], matrix: np.ndarray,
                      {name: np.sqrt(v) for name, v in per_class.items()}, per_class_rows)
 
 
-def _ranking_errors(targets: Targets, influences: Sequence[RankInfluence],
-                    squared: np.ndarray | None) -> dict[str, float]:
+def _ranking_errors(targets: Targets,
+                    influences: Sequence[RankInfluence]) -> dict[str, float]:
     """The standard errors of the macro ROC AUC and AP. Binary: DeLong's and AP's exact
     variances. Several classes: each row's influences on every class added up (so the
     covariances between classes count), read from the classes' tables by score bucket."""
@@ -245,7 +245,7 @@ def _ranking_errors(targets: Targets, influences: Sequence[RankInfluence],
             lowest, table = bucket_table(influence)
             tables.append((lowest, table * mask))  # an undefined metric: no influence
         truth = targets.labels
-        total = summed_squares(targets.scores, truth, tables, squared)
+        total = summed_squares(targets.scores, truth, tables, targets.sample_weight)
     with np.errstate(invalid="ignore", divide="ignore"):
         variance = np.where(counts > 0, total / np.maximum(counts, 1) ** 2, np.nan)
     return {name: _root(float(variance[j])) for j, name in enumerate(RANKING_METRICS)}
