@@ -5,6 +5,7 @@ Run from the repository root:
     python benchmarks/bench_evaluate.py           # n=1,000,000 x C=10 and n=200,000 x C=100
     python benchmarks/bench_evaluate.py --quick   # sizes ten times smaller
     python benchmarks/bench_evaluate.py --many-classes  # only n=50,000 x C=1,000 (predict mode)
+    python benchmarks/bench_evaluate.py --intervals   # the cost of confidence=0.95 only
 
 For each size both sides run in the same process on the same data (multiclass, float32
 probabilities that sum to 1, labels correlated with the scores), without and then with float64
@@ -13,6 +14,11 @@ of each side is reported with the speed-up. Times are CPU seconds of the whole p
 (`time.process_time`, every thread counted), which a machine shared with other work disturbs
 far less than wall time; wall times are printed beside them. Then the peak memory that
 `evaluate()` allocates (tracemalloc) is reported as a multiple of the size of `y_score`.
+
+With `--intervals`, only the cost of the intervals is measured, at the first size: the CPU
+time of `evaluate(confidence=0.95)` over that of `evaluate()`, runs of the two interleaved
+(best of `--repeats` each), after checking that the values are the same with and without;
+the target is at most 1.15.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ QUICK_SIZES = ((100_000, 10), (20_000, 100), (5_000, 1000))
 MANY_CLASSES = ((50_000, 1000),)
 TARGETS = {10: 5.0, 100: 5.0, 1000: 3.0}
 """The least speed-up in CPU time asked for at each class count."""
+INTERVALS_TARGET = 1.15
 SCALARS = ("f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc")
 
 
@@ -129,16 +136,58 @@ def peak_memory(labels: np.ndarray, scores: np.ndarray, weight: np.ndarray | Non
     return peak
 
 
+def intervals_overhead(labels: np.ndarray, scores: np.ndarray, weight: np.ndarray | None,
+                       repeats: int) -> tuple[float, float]:
+    """The least CPU seconds of `evaluate()` without and with `confidence=0.95`, runs of the
+    two interleaved; raises if the values differ."""
+    best = {None: float("inf"), 0.95: float("inf")}
+    values = {}
+    for _ in range(repeats):
+        for confidence in (None, 0.95):
+            cpu = time.process_time()
+            result = evaluate(labels, scores, sample_weight=weight, confidence=confidence)
+            best[confidence] = min(best[confidence], time.process_time() - cpu)
+            values[confidence] = result
+    plain, with_intervals = values[None], values[0.95]
+    if plain.scalars() != with_intervals.scalars() or not np.array_equal(
+            plain.confusion_matrix, with_intervals.confusion_matrix):
+        raise AssertionError("the values differ with confidence=0.95")
+    assert with_intervals.intervals is not None
+    return best[None], best[0.95]
+
+
+def report_intervals(sizes: tuple[tuple[int, int], ...], repeats: int) -> None:
+    n, n_classes = sizes[0]
+    labels, scores = make_data(n, n_classes)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"evaluate(confidence=0.95) vs evaluate() at {n:,} x {n_classes}, best of {repeats} "
+          f"interleaved runs, {os.cpu_count()} CPU cores, load average {load:.2f}; CPU seconds")
+    worst = 0.0
+    for weight in (None, make_weights(n)):
+        plain, with_intervals = intervals_overhead(labels, scores, weight, repeats)
+        ratio = with_intervals / plain
+        worst = max(worst, ratio)
+        print(f"  {'no' if weight is None else 'float64'} weights: {plain:.3f} s -> "
+              f"{with_intervals:.3f} s, ratio {ratio:.3f} (values identical)")
+    print(f"target: at most {INTERVALS_TARGET:.2f}x: "
+          f"{'met' if worst <= INTERVALS_TARGET else 'NOT met'} (highest {worst:.3f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="sizes ten times smaller")
     parser.add_argument("--many-classes", action="store_true",
                         help="only the 50,000 x 1,000 case")
+    parser.add_argument("--intervals", action="store_true",
+                        help="measure only the cost of confidence=0.95")
     parser.add_argument("--repeats", type=int, default=3, help="repeats of evaluate()")
     parser.add_argument("--sklearn-repeats", type=int, default=2,
                         help="repeats of the scikit-learn calls")
     args = parser.parse_args()
     sizes = MANY_CLASSES if args.many_classes else QUICK_SIZES if args.quick else FULL_SIZES
+    if args.intervals:
+        report_intervals(sizes[:2] if not args.many_classes else sizes, max(args.repeats, 5))
+        return
 
     rows = []
     for n, n_classes in sizes:

@@ -95,7 +95,11 @@ class EarlyStopping(keras.callbacks.Callback):
         self.evaluator = evaluator
         self.monitor = name
         self.patience = patience
-        self.confidence = check_confidence(confidence)
+        level = check_confidence(confidence)
+        if level is None:
+            raise ValueError("`confidence` must be a number in (0, 1). Received: "
+                             "confidence=None")
+        self.confidence = level
         self.mode = mode
         self.restore_best_weights = restore_best_weights
         self.start_from_epoch = start_from_epoch

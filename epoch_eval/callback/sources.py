@@ -115,7 +115,8 @@ class PredictSource:
                 threshold=self.threshold, average=self.average, from_logits=self.from_logits,
                 sample_weight=predictions.sample_weight, class_names=self.class_names,
             )
-            evaluation = evaluate_targets(targets, seed=self.seed, stacklevel=4)
+            evaluation = evaluate_targets(targets, seed=self.seed, confidence=self.confidence,
+                                          stacklevel=4)
         except ValueError as error:
             warnings.warn(f"epoch_eval: metrics are nan because the validation data does not "
                           f"fit: {error}", RuntimeWarning, stacklevel=3)

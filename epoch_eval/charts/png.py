@@ -34,7 +34,7 @@ def encode_png(pixels: np.ndarray, dpi: float) -> bytes:
         _SIGNATURE,
         _chunk(b"IHDR", header),
         _chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
-        _chunk(b"IDAT", zlib.compress(rows, COMPRESS_LEVEL)),  # no copy: a buffer
+        _chunk(b"IDAT", zlib.compress(rows.data, COMPRESS_LEVEL)),  # no copy: a buffer
         _chunk(b"IEND", b""),
     ))
 

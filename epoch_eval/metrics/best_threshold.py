@@ -131,11 +131,12 @@ def heldout_f1(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
     f1 = [_f1_at_floors(counts[:, half]) for half in (0, 1)]
     estimates = []
     for half, other in ((1, 0), (0, 1)):
-        scores_of_half = counts[:, half].sum(axis=1) > 0
-        if not scores_of_half.any() or f1[other] is None:
+        chosen_f1, measured_f1 = f1[half], f1[other]
+        if chosen_f1 is None or measured_f1 is None:  # a half without weight
             return float("nan")
-        chosen = int(np.argmax(np.where(scores_of_half, f1[half], -1.0)))  # the highest first
-        estimates.append(float(f1[other][chosen]))
+        scores_of_half = counts[:, half].sum(axis=1) > 0
+        chosen = int(np.argmax(np.where(scores_of_half, chosen_f1, -1.0)))  # the highest first
+        estimates.append(float(measured_f1[chosen]))
     return float(np.mean(estimates))
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from epoch_eval.metrics import best_threshold, curves
+from epoch_eval.metrics import best_threshold, curves, intervals
 from epoch_eval.metrics.counting import from_confusion_matrix, from_multilabel_matrix
 from epoch_eval.metrics.evaluate import assemble_evaluation
+from epoch_eval.metrics.influence import rank_influence
 from epoch_eval.metrics.result import (
     Evaluation,
     PrecisionRecallCurve,
@@ -60,13 +61,17 @@ def auc_error_bound(positives: np.ndarray, negatives: np.ndarray) -> float:
 
 
 def binned_ranked_counts(positives: np.ndarray, negatives: np.ndarray,
-                         bin_floors: np.ndarray) -> curves.RankedCounts:
-    """Cumulative counts from the highest occupied bin down, as `curves.rank` gives them."""
+                         bin_floors: np.ndarray,
+                         mean_weight: float | None = None) -> curves.RankedCounts:
+    """Cumulative counts from the highest occupied bin down, as `curves.rank` gives them;
+    with a `mean_weight`, each bin's squared weights estimated as its weight times it."""
     occupied = (positives > 0) | (negatives > 0)
     order = np.flatnonzero(occupied)[::-1]
-    return curves.RankedCounts(np.cumsum(negatives[order], dtype=np.float64),
-                               np.cumsum(positives[order], dtype=np.float64),
-                               bin_floors[order])
+    in_order = (np.asarray(negatives[order], dtype=np.float64),
+                np.asarray(positives[order], dtype=np.float64))
+    squares = (None, None) if mean_weight is None else tuple(c * mean_weight for c in in_order)
+    return curves.RankedCounts(np.cumsum(in_order[0]), np.cumsum(in_order[1]),
+                               bin_floors[order], *squares)
 
 
 def binned_curves(label: str, positives: np.ndarray, negatives: np.ndarray,
@@ -79,14 +84,24 @@ def binned_curves(label: str, positives: np.ndarray, negatives: np.ndarray,
     return roc, curves.precision_recall_curve(counts, label)
 
 
-def evaluate_binned(counts: BinnedCounts) -> Evaluation:
+def evaluate_binned(counts: BinnedCounts, confidence: float | None = None) -> Evaluation:
     """Build the `Evaluation` of a tally: exact threshold metrics, binned curves and AUC.
 
     Per-class values where a class has no positive (or no negative) sample are nan and left
     out of the averages, as in `evaluate()`, without a warning. The best threshold is the
     floor of an occupied bin (every score from that bin up is positive); no held-out
     estimate, as no rows are kept.
+
+    Args:
+        counts: the tally's counts.
+        confidence: a level such as 0.95 to fill the intervals and standard errors from the
+            counts alone (`intervals.binned_intervals` says what is approximated); None
+            (default) for none.
+
+    Raises:
+        ValueError: for a confidence outside (0, 1).
     """
+    level = intervals.check_confidence(confidence)
     matrix = np.asarray(counts.confusion_matrix, dtype=np.float64)
     if counts.task == "multilabel":
         total = float(matrix[0].sum()) if len(matrix) else 0.0
@@ -111,6 +126,15 @@ def evaluate_binned(counts: BinnedCounts) -> Evaluation:
         task=counts.task, n_samples=int(counts.n_samples), class_names=names,
         threshold=counts.threshold, average=counts.average, counts=metrics,
         confusion_matrix=_integral(matrix), roc=roc, roc_micro=micro, pr=pr, best=best)
+    if level is not None:
+        multilabel = counts.task == "multilabel"
+        scale = intervals.mean_weight(matrix, int(counts.n_samples), multilabel)
+        influences = [rank_influence(binned_ranked_counts(
+            counts.positives[k], counts.negatives[k], counts.bin_floors, scale))
+            for k in range(len(ranked))]
+        evaluation = intervals.binned_intervals(
+            metrics, counts.average, int(counts.n_samples), influences, level,
+            multilabel=multilabel).apply(evaluation)
     return evaluation
 
 

@@ -35,6 +35,11 @@ class RankedCounts:
     fps: np.ndarray
     tps: np.ndarray
     thresholds: np.ndarray
+    negative_squares: np.ndarray | None = None
+    """With weights, when asked for: the squared weights of the negatives counted at each
+    point since the previous one (not accumulated); None means each weight is 1."""
+    positive_squares: np.ndarray | None = None
+    """The same for the positives."""
 
     @property
     def positives(self) -> float:
@@ -46,7 +51,7 @@ class RankedCounts:
 
 
 def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
-         workspace: Workspace | None = None) -> RankedCounts:
+         workspace: Workspace | None = None, squares: bool = False) -> RankedCounts:
     """Sort by decreasing score and count positives and negatives above each threshold.
 
     With weights, the points inside a run of scores without positive samples are left out
@@ -58,6 +63,7 @@ def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
         weight: `(n,)` non-negative sample weights, or None. Zero-weight samples are left out,
             as scikit-learn does.
         workspace: work arrays to reuse (one per thread), when ranking class after class.
+        squares: with weights, also sum the squared weights at each point (for intervals).
     """
     if weight is None:
         return count_ranks(score, score[truth])
@@ -66,8 +72,13 @@ def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
         truth, score, weight = truth[keep], score[keep], weight[keep]
     if len(score) == 0:
         empty = np.zeros(0)
-        return RankedCounts(empty, empty, empty)
+        return RankedCounts(empty, empty, empty, empty if squares else None,
+                            empty if squares else None)
     ranked = Descending.of(score, truth, workspace or Workspace())
+    if squares:
+        fps, tps, at, negative_squares, positive_squares = ranked.turning_squares(weight)
+        return RankedCounts(fps, tps, ranked.scores_at(at).astype(score.dtype),
+                            negative_squares, positive_squares)
     fps, tps, at = ranked.turning_counts(weight)
     return RankedCounts(fps, tps, ranked.scores_at(at).astype(score.dtype))
 

@@ -146,6 +146,29 @@ class Descending:
         negatives, on the straight line between two kept ones. Also returns their positions.
         """
         stop = len(self) if stop is None else stop
+        weights, positive, at, starts = self._turning_points(weight, start, stop)
+        negatives, positives = self._sums(weights, positive, starts)
+        negatives[0] += carry[0]
+        positives[0] += carry[1]
+        return (np.cumsum(negatives, out=negatives), np.cumsum(positives, out=positives),
+                np.add(at, start, out=at))
+
+    def turning_squares(self, weight: np.ndarray,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`turning_counts` over all positions, and the sums of the squared weights of the
+        negatives and of the positives from one kept point to the next (not accumulated):
+        what a variance of the curve's area needs (`influence.py`)."""
+        weights, positive, at, starts = self._turning_points(weight, 0, len(self))
+        negatives, positives = self._sums(weights, positive, starts)
+        np.multiply(weights, weights, out=weights)
+        negative_squares, positive_squares = self._sums(weights, positive, starts)
+        return (np.cumsum(negatives, out=negatives), np.cumsum(positives, out=positives), at,
+                negative_squares, positive_squares)
+
+    def _turning_points(self, weight: np.ndarray, start: int, stop: int,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The weights and positive flags from `start` to `stop`, the kept points (see
+        `turning_counts`) counted from `start`, and where the stretch ending at each begins."""
         weights, positive = self.weights(weight, start, stop)
         ends = self.run_ends(start, stop)
         holds_positive = self.holds_positive(ends, positive)
@@ -153,17 +176,17 @@ class Descending:
         keep[:-1] |= holds_positive[1:]
         keep[0] = keep[-1] = True
         at = ends[keep]
-        # the weights from one kept point to the next, summed, then accumulated
-        starts = np.r_[0, at[:-1] + 1]
+        return weights, positive, at, np.r_[0, at[:-1] + 1]
+
+    def _sums(self, weights: np.ndarray, positive: np.ndarray,
+              starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The weights of negatives and of positives summed from each start to the next."""
         positive_weights = np.multiply(weights, positive, out=self._workspace.array(
             "positive weights", len(weights), np.float64))
         positives = np.add.reduceat(positive_weights, starts)
         negatives = np.add.reduceat(weights, starts)
         negatives -= positives  # exactly 0 where all are positive: the same sum twice
-        negatives[0] += carry[0]
-        positives[0] += carry[1]
-        return (np.cumsum(negatives, out=negatives), np.cumsum(positives, out=positives),
-                np.add(at, start, out=at))
+        return negatives, positives
 
     def run_boundary(self, position: int, window: int = 4096) -> int:
         """The first position from `position` (at least 1) where a run of ties starts, or the

@@ -11,9 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from epoch_eval.metrics import best_threshold, curves
+from epoch_eval.metrics import best_threshold, curves, intervals
+from epoch_eval.metrics.churn import predicted_labels
 from epoch_eval.metrics.counting import CountingMetrics, multilabel_counts, single_label_counts
 from epoch_eval.metrics.descending import Workspace
+from epoch_eval.metrics.influence import RankInfluence, rank_influence
 from epoch_eval.metrics.result import (
     Evaluation,
     PerClassMetrics,
@@ -41,6 +43,7 @@ def evaluate(
     sample_weight: Any = None,
     class_names: Sequence[str] | None = None,
     seed: int = 0,
+    confidence: float | None = None,
 ) -> Evaluation:
     """Compute F1, precision, recall, accuracy, ROC AUC, average precision, the confusion
     matrix and the ROC and precision-recall curves over a whole dataset.
@@ -63,6 +66,9 @@ def evaluate(
         sample_weight: `(n,)` non-negative weights applied to every count.
         class_names: one name per class or label; default `"0"`, `"1"`, ...
         seed: fixes the random halves of the rows behind `f1_at_best_threshold_heldout`.
+        confidence: a level such as 0.95 to fill `confidence`, `intervals`,
+            `per_class_intervals` and `standard_errors` (closed forms, see
+            `epoch_eval.metrics.intervals`); None (default) for none.
 
     Returns:
         An immutable `Evaluation`.
@@ -80,15 +86,19 @@ def evaluate(
         y_true, y_score, task=task, threshold=threshold, average=average,
         from_logits=from_logits, sample_weight=sample_weight, class_names=class_names,
     )
-    return evaluate_targets(targets, seed=seed, stacklevel=3)
+    return evaluate_targets(targets, seed=seed, confidence=confidence, stacklevel=3)
 
 
-def evaluate_targets(targets: Targets, *, seed: int = 0, stacklevel: int = 2) -> Evaluation:
+def evaluate_targets(targets: Targets, *, seed: int = 0, confidence: float | None = None,
+                     stacklevel: int = 2) -> Evaluation:
     """`evaluate()` of labels and scores already checked by `to_targets` (the callback keeps
     them between epochs, for churn and paired comparisons); notes are warnings at
     `stacklevel`."""
-    counts = _counting_metrics(targets)
-    roc_micro, roc, pr, best = _ranking_curves(targets)
+    level = intervals.check_confidence(confidence)
+    predicted = predicted_labels(targets)
+    counts = _counting_metrics(targets, predicted)
+    roc_micro, roc, pr, best, influences = _ranking_curves(targets,
+                                                           with_influences=level is not None)
     evaluation, notes = assemble_evaluation(
         task=targets.task, n_samples=len(targets.labels), class_names=targets.class_names,
         threshold=targets.threshold, average=targets.average, counts=counts,
@@ -96,6 +106,9 @@ def evaluate_targets(targets: Targets, *, seed: int = 0, stacklevel: int = 2) ->
         best=best_threshold.from_targets(targets, best, seed))
     if notes:
         warnings.warn(" ".join(notes), UserWarning, stacklevel=stacklevel)
+    if level is not None:
+        evaluation = intervals.predict_intervals(targets, predicted, counts, influences,
+                                                 level).apply(evaluation)
     return evaluation
 
 
@@ -143,25 +156,21 @@ def assemble_evaluation(
     return evaluation, [note for note in (roc_note, pr_note) if note]
 
 
-def _counting_metrics(targets: Targets) -> CountingMetrics:
+def _counting_metrics(targets: Targets, predicted: np.ndarray) -> CountingMetrics:
     if targets.task == "multilabel":
-        predicted = targets.scores >= targets.threshold
         return multilabel_counts(targets.labels, predicted, targets.sample_weight,
                                  targets.average)
-    if targets.task == "binary":
-        predicted = (targets.scores >= targets.threshold).astype(np.intp)
-    else:
-        predicted = np.argmax(targets.scores, axis=1)
     return single_label_counts(targets.labels, predicted, targets.n_classes,
                                targets.sample_weight, targets.average)
 
 
 def _ranking_curves(
-    targets: Targets,
+    targets: Targets, with_influences: bool = False,
 ) -> tuple[RocCurve | None, tuple[RocCurve, ...], tuple[PrecisionRecallCurve, ...],
-           tuple[tuple[float, float], ...]]:
+           tuple[tuple[float, float], ...], list[RankInfluence]]:
     """The micro-average ROC curve (None for binary), and each class's ROC and PR curves and
-    best threshold and its F1 from one sort per class (binary: the positive class only)."""
+    best threshold and its F1 from one sort per class (binary: the positive class only); with
+    influences, also each class's influences on its AUC and AP (for intervals)."""
     weight = targets.sample_weight
     thread = threading.local()  # a workspace per thread, reused from class to class
 
@@ -169,9 +178,10 @@ def _ranking_curves(
         name, truth, score = item
         if not hasattr(thread, "workspace"):
             thread.workspace = Workspace()
-        counts = curves.rank(truth, score, weight, thread.workspace)
+        counts = curves.rank(truth, score, weight, thread.workspace, squares=with_influences)
+        influence = rank_influence(counts) if with_influences else None
         return (curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name),
-                best_threshold.best_f1(counts))
+                best_threshold.best_f1(counts), influence)
 
     # The micro average comes first, alone: its sort of the pooled scores is the largest
     # temporary, and running it beside the classes would add the two peaks of memory.
@@ -183,8 +193,9 @@ def _ranking_curves(
     else:
         with ThreadPoolExecutor(threads) as pool:
             per_class = list(pool.map(class_curves, classes))
+    influences = [influence for *_, influence in per_class if influence is not None]
     return (micro, tuple(c[0] for c in per_class), tuple(c[1] for c in per_class),
-            tuple(c[2] for c in per_class))
+            tuple(c[2] for c in per_class), influences)
 
 
 def _one_vs_rest(targets: Targets) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:

@@ -130,6 +130,8 @@ class Evaluation:
         f1_at_best_threshold_heldout: an honest estimate: the threshold chosen on one half of
             the rows and F1 measured on the other, both ways, averaged; None where no rows are
             kept (tally mode).
+        standard_errors: each of `SCALAR_NAMES` -> the standard error behind its interval
+            (what `intervals.unpaired_gain` compares); None when off.
     """
 
     task: Task
@@ -158,6 +160,7 @@ class Evaluation:
     best_threshold: float | np.ndarray | None = None
     f1_at_best_threshold: float | np.ndarray | None = None
     f1_at_best_threshold_heldout: float | np.ndarray | None = None
+    standard_errors: Mapping[str, float] | None = None
 
     @property
     def is_defined(self) -> bool:
