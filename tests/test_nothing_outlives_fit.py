@@ -108,11 +108,14 @@ def figures_alive() -> list:
 
 
 def threads_of_ours() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "epoch_eval-charts"]
+    """The drawing thread, and any thread a library we call starts (tensorboard's event file
+    writer has one)."""
+    return [t for t in threading.enumerate() if t.name == "epoch_eval-charts"
+            or type(t).__module__.split(".")[0] in ("epoch_eval", "tensorboard")]
 
 
 def other_threads(before: set[threading.Thread]) -> list[threading.Thread]:
-    """Threads started since `before`, ours or a library's on our behalf (an event writer)."""
+    """Threads started since `before`, whoever started them."""
     return [t for t in threading.enumerate() if t not in before and t.is_alive()]
 
 
@@ -133,7 +136,6 @@ def test_an_interrupted_fit_frees_its_thread_and_figures_within_idle_seconds(dig
     monkeypatch.setattr(rendering, "IDLE_SECONDS", 0.5)
     x_train, y_train, x_val, y_val = digits
     model, _ = tally_model()
-    before = set(threading.enumerate())
     evaluator = EpochEvaluator((x_val, y_val), sinks=[PngFolder(tmp_path / "png"),
                                                       TensorBoardLogs(tmp_path / "tb")])
     fit_that_ends(model, [evaluator], (x_train[:300], y_train[:300], x_val, y_val),
@@ -143,6 +145,7 @@ def test_an_interrupted_fit_frees_its_thread_and_figures_within_idle_seconds(dig
         time.sleep(0.05)
     assert threads_of_ours() == []
     assert figures_alive() == []
-    assert [t.name for t in other_threads(before)] == []
+    # (Keras' own callback executor threads on JAX and torch outlive an interrupted fit: not
+    # ours, so not counted)
     assert len(list((tmp_path / "png").glob("*.png"))) == 3  # the epoch it handed over
     assert np.isfinite(evaluator.evaluate_now().f1)
