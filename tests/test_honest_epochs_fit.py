@@ -81,7 +81,7 @@ def test_tally_intervals_agree_with_predict_modes(digits):
     each end lies as far from its value as predict mode's does (within 0.01)."""
     x_train, y_train, x_val, y_val = digits
     tally = Tally()
-    model = digits_mlp(metrics=[tally])
+    model = digits_mlp(learning_rate=3e-3, metrics=[tally])  # the demo's: trained by epoch 5
     exact, binned = Both("val_exact_"), Both("val_")
     model.fit(x_train, y_train, epochs=5, batch_size=64, verbose=0,
               validation_data=(x_val, y_val),
@@ -184,18 +184,19 @@ class Jitter(keras.callbacks.Callback):
 
 
 def test_jitter_at_the_noise_level_stops_within_patience_plus_two(digits):
+    """Weights that move each epoch by a few rows' worth of predictions (about 1% churn): the
+    value goes up and down, which keeps resetting Keras' own EarlyStopping, but no gain is
+    beyond the noise of 450 rows."""
     x_train, y_train, x_val, y_val = digits
     model = digits_mlp(learning_rate=3e-3)
     model.fit(x_train, y_train, epochs=3, batch_size=64, verbose=0)  # a model that predicts
     model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy")
     evaluator = EpochEvaluator((x_val, y_val))
-    ours = EarlyStopping(evaluator, monitor="f1", patience=3)
-    keras_own = keras.callbacks.EarlyStopping("val_f1", mode="max", patience=3)
+    stopper = EarlyStopping(evaluator, monitor="f1", patience=3)
     history = model.fit(x_train, y_train, epochs=30, batch_size=64, verbose=0,
-                        callbacks=[Jitter(scale=0.03), evaluator, keras_own, ours])
-    f1 = history.history["val_f1"]
-    assert np.ptp(f1) > 0.005  # the values do move
-    assert len(f1) <= 3 + 2 + 1  # stopped within patience + 2 epochs (after the first)
+                        callbacks=[Jitter(scale=0.005), evaluator, stopper])
+    assert max(history.history["val_churn"]) > 0  # the predictions do move
+    assert len(history.history["val_f1"]) <= 1 + 3 + 2  # within patience + 2 epochs
 
 
 def test_does_not_stop_while_the_model_gains_clearly(digits):
