@@ -224,3 +224,33 @@ def test_restores_the_best_epochs_weights(digits):
     assert stopper.stopped_epoch > 0
     for restored, kept in zip(model.get_weights(), weights[stopper.best_epoch], strict=True):
         np.testing.assert_array_equal(restored, kept)
+
+
+def reshuffled(x: np.ndarray, y: np.ndarray, batch: int = 64):
+    """Validation data as a callable whose every pass comes in another order."""
+    rng = np.random.default_rng(0)
+
+    def batches():
+        order = rng.permutation(len(y))
+        return [(x[order[i:i + batch]], y[order[i:i + batch]])
+                for i in range(0, len(y), batch)]
+
+    return batches
+
+
+def test_rows_in_another_order_give_no_churn_and_an_unpaired_stopper(digits):
+    """Churn needs each row matched with itself: None, with one warning; the stopper falls
+    back to the unpaired test, with one warning, and still stops when nothing changes."""
+    x_train, y_train, x_val, y_val = digits
+    model = digits_mlp(learning_rate=0.0)
+    evaluator = EpochEvaluator(reshuffled(x_val, y_val), sinks=[HistoryLogs()])
+    stopper = EarlyStopping(evaluator, patience=2)
+    with pytest.warns(UserWarning) as caught:
+        history = model.fit(x_train, y_train, epochs=10, batch_size=64, verbose=0,
+                            callbacks=[evaluator, stopper])
+    messages = [str(w.message) for w in caught]
+    assert sum("churn is None" in m for m in messages) == 1
+    assert sum("compared unpaired" in m for m in messages) == 1
+    assert "val_churn" not in history.history
+    assert evaluator.latest.evaluation.churn is None
+    assert len(history.history["val_f1"]) == 3 and stopper.stopped_epoch == 2
