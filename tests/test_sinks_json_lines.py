@@ -190,3 +190,22 @@ def test_multilabel_best_thresholds_read_back_as_arrays(tmp_path):
     np.testing.assert_array_equal(read.best_threshold, written.best_threshold)
     np.testing.assert_array_equal(read.f1_at_best_threshold_heldout, [0.5, np.nan, 0.7])
     assert read.churn is None  # the first epoch has none
+
+
+def test_real_intervals_and_standard_errors_read_back_nan_included(tmp_path):
+    """`evaluate(confidence=...)` of a set without positives: nan AUC and AP, their nan
+    intervals and standard errors read back as floats."""
+    import warnings
+
+    from epoch_eval import evaluate
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        evaluation = evaluate([0, 0, 0, 0], [0.2, 0.7, 0.4, 0.1], confidence=0.95)
+    assert np.isnan(evaluation.standard_errors["roc_auc"])
+    back = from_json_value(json.loads(json.dumps(to_json_value(evaluation))))
+    for name, error in evaluation.standard_errors.items():
+        assert isinstance(back.standard_errors[name], float)
+        assert back.standard_errors[name] == error or (np.isnan(error)
+                                                        and np.isnan(back.standard_errors[name]))
+    assert np.isnan(back.intervals["pr_auc"][0]) and back.confidence == 0.95

@@ -82,9 +82,11 @@ def _restore_floats(value: Any, annotation: str) -> Any:
     kinds = set(annotation.replace(" ", "").split("|"))
     if isinstance(value, str) and "float" in kinds:
         return float(value)
-    if isinstance(value, dict) and annotation.replace(" ", "").startswith(
-            "Mapping[str,tuple[float,float]]"):
+    compact = annotation.replace(" ", "")
+    if isinstance(value, dict) and compact.startswith("Mapping[str,tuple[float,float]]"):
         return {key: tuple(float(item) for item in pair) for key, pair in value.items()}
+    if isinstance(value, dict) and compact.startswith("Mapping[str,float]"):
+        return {key: float(item) for key, item in value.items()}
     return value
 
 
