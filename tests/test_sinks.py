@@ -252,7 +252,8 @@ def test_history_logs_churn_by_default_but_intervals_only_when_asked():
 def test_history_logs_numpy_intervals_become_python_floats():
     evaluation = dataclasses.replace(
         binary(), intervals={"f1": (np.float32(0.25), np.float64(0.75))},
-        best_threshold=np.float32(0.5), f1_at_best_threshold=np.float64(0.8), churn=np.float32(0))
+        best_threshold=np.float32(0.5), f1_at_best_threshold=np.float64(0.8), churn=np.float32(0),
+        f1_at_best_threshold_heldout=None)
     logs: dict = {}
     HistoryLogs(intervals=True).write(EpochResult(1, evaluation, logs))
     assert (logs["val_f1_low"], logs["val_f1_high"], logs["val_best_threshold"],

@@ -41,4 +41,8 @@ def test_fit_feeds_tensorboard_html_and_jsonl_the_same_epochs(digits, tmp_path, 
     data = json.loads(page.split('id="epoch-data">')[1].split("</script>")[0])
     assert [item["epoch"] for item in data["epochs"]] == evaluated
     assert all(len(item["images"]) == 3 for item in data["epochs"])
-    assert data["epochs"][-1]["scalars"]["f1"] == f"{read[-1][1].f1:.4f}"
+    last = read[-1][1]
+    low, high = last.intervals["f1"]  # the evaluator's default: 95% intervals
+    assert data["epochs"][-1]["scalars"]["f1"] == f"{last.f1:.4f} [{low:.4f}, {high:.4f}]"
+    assert [s.value for s in run.Scalars("epoch_f1_low")] == pytest.approx(
+        [e.intervals["f1"][0] for _, e in read], rel=1e-6)
