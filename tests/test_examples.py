@@ -53,15 +53,18 @@ def test_demo_prints_epoch_lines_chart_folder_and_val_f1(tmp_path, capsys):
     assert demo.main(["--epochs", "2", "--output", str(output)]) is None  # exit status 0
     out = capsys.readouterr().out
 
-    lines = re.findall(r"^epoch_eval epoch (\d+): f1 (\d\.\d{4}) - precision \d\.\d{4} .*"
-                       r"\(macro, 450 samples\)$", out, flags=re.MULTILINE)
-    assert [epoch for epoch, _ in lines] == ["1", "2"]
+    # each value with its 95% interval; churn from the second epoch
+    lines = re.findall(r"^epoch_eval epoch (\d+): f1 (\d\.\d{4}) \[\d\.\d{4}, \d\.\d{4}\] - "
+                       r"precision \d\.\d{4} \[.*\(macro, 450 samples, 95% intervals\)"
+                       r"( - churn \d\.\d{4})?$", out, flags=re.MULTILINE)
+    assert [epoch for epoch, _, _ in lines] == ["1", "2"]
+    assert [bool(churn) for _, _, churn in lines] == [False, True]
     assert f"Charts: 6 PNG files in {output.resolve()}" in out
     assert "confusion_matrix_epoch_002.png" in out
     match = re.search(r'^history\.history\["val_f1"\] = (\[.*\])$', out, flags=re.MULTILINE)
     assert match is not None
     val_f1 = ast.literal_eval(match.group(1))
-    assert val_f1 == [float(f1) for _, f1 in lines]  # the same values, both rounded to 4
+    assert val_f1 == [float(f1) for _, f1, _ in lines]  # the same values, both rounded to 4
     assert "val_f1: " in out  # Keras' own epoch line shows it too
     assert_pngs(output, ("confusion_matrix", "roc_curve", "pr_curve"), epochs=2)
     report = tmp_path / "charts.html"  # beside the chart folder
@@ -81,7 +84,7 @@ def test_binary_breast_cancer(tmp_path, capsys):
     history = load_example("binary_breast_cancer").main(epochs=2, output_dir=str(tmp_path))
     assert_history(history, epochs=2)
     out = capsys.readouterr().out
-    assert "(binary, 171 samples)" in out
+    assert "(binary, 171 samples, 95% intervals)" in out
     assert re.search(r"^\s+malignant\s+\d\.\d{4}", out, flags=re.MULTILINE)  # the report
     assert_pngs(tmp_path, ("confusion_matrix", "roc_curve", "pr_curve"), epochs=2)
 
@@ -89,7 +92,7 @@ def test_binary_breast_cancer(tmp_path, capsys):
 def test_multilabel(tmp_path, capsys):
     history = load_example("multilabel").main(epochs=2, output_dir=str(tmp_path))
     assert_history(history, epochs=2)
-    assert "(macro, 300 samples)" in capsys.readouterr().out
+    assert "(macro, 300 samples, 95% intervals)" in capsys.readouterr().out
     assert_pngs(tmp_path, ("confusion_matrix", "roc_curve", "pr_curve"), epochs=2)
 
 
@@ -133,7 +136,7 @@ def test_tally_mode(tmp_path, capsys):
     assert_history(history, epochs=2)
     out = capsys.readouterr().out
     assert re.search(r"roc_auc \d\.\d{4} \(\u00b1\d\.\d{4}\)", out)  # the certified bound
-    assert "(macro, 450 samples)" in out
+    assert "(macro, 450 samples, 95% intervals)" in out
     assert_pngs(tmp_path, ("confusion_matrix", "roc_curve", "pr_curve"), epochs=2)
 
 
