@@ -113,7 +113,8 @@ def heldout_f1(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
 
     The thresholds tried on a half are the floors of the buckets of `_bucket_of` (2**16
     buckets of the float32 scores: 128 to each power of two, a relative step of 1/128), so
-    one count of each half's rows per bucket gives every F1 exactly, with no sort.
+    one count of each half's rows per bucket gives every F1 exactly, with no sort (with few
+    rows, only the occupied buckets are counted: the same thresholds and F1s).
 
     Args:
         truth: `(n,)` booleans, True for the positive class.
@@ -122,10 +123,14 @@ def heldout_f1(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
         in_a: `(n,)` booleans, True for the rows of half A (`split_halves`).
     """
     code = _bucket_of(score)
+    buckets = 1 << BUCKET_BITS
+    if len(code) < buckets // 8:  # few rows: number only the occupied buckets, in order
+        occupied, inverse = np.unique(code, return_inverse=True)
+        code, buckets = inverse.astype(np.uint32), len(occupied)
     code <<= np.uint32(2)
     code |= in_a.astype(np.uint32) << np.uint32(1)
     code |= truth
-    counted = np.bincount(code, weights=weight, minlength=4 << BUCKET_BITS)
+    counted = np.bincount(code, weights=weight, minlength=4 * buckets)
     # highest bucket first; (bucket, half, truth) -> each half's F1 at each bucket's floor
     counts = counted.astype(np.float64, copy=False).reshape(-1, 2, 2)[::-1]
     f1 = [_f1_at_floors(counts[:, half]) for half in (0, 1)]
