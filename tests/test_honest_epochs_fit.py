@@ -211,6 +211,17 @@ def test_does_not_stop_while_the_model_gains_clearly(digits):
     assert f1[-1] - f1[0] > 0.2
 
 
+def test_verbose_says_when_it_stops_and_restores(digits, capsys):
+    x_train, y_train, x_val, y_val = digits
+    evaluator = EpochEvaluator((x_val, y_val))
+    stopper = EarlyStopping(evaluator, patience=1, restore_best_weights=True, verbose=1)
+    digits_mlp(learning_rate=0.0).fit(x_train, y_train, epochs=5, verbose=0,
+                                      callbacks=[evaluator, stopper])
+    out = capsys.readouterr().out
+    assert "Epoch 2: early stopping (no significant gain in f1 for 1 epochs)" in out
+    assert "Restoring model weights from the end of the best epoch: 1." in out
+
+
 def test_restores_the_best_epochs_weights(digits):
     x_train, y_train, x_val, y_val = digits
     model = digits_mlp(learning_rate=0.0)

@@ -147,13 +147,12 @@ class EarlyStopping(keras.callbacks.Callback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
-            keras.utils.io_utils.print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping "
-                                           f"(no significant gain in {self.monitor} for "
-                                           f"{self.patience} epochs)")
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping (no significant gain in "
+                  f"{self.monitor} for {self.patience} epochs)")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                keras.utils.io_utils.print_msg(f"Restoring model weights from the end of the "
-                                               f"best epoch: {self.best_epoch + 1}.")
+                print(f"Restoring model weights from the end of the best epoch: "
+                      f"{self.best_epoch + 1}.")
             self.model.set_weights(self.best_weights)
 
     # -- the test -------------------------------------------------------------------------
