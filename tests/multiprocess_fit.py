@@ -62,8 +62,9 @@ def main() -> None:
 
 
 def predict_mode(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> dict:
-    """Two evaluators: one given the whole set (it takes its own part), one given this
-    process' own unequal shard (`sharded=True`); epoch_eval's EarlyStopping on the first."""
+    """Three evaluators: one given the whole set as arrays (it takes its own rows), one given
+    this process' own unequal shard (`sharded=True`), one given batches (it takes every other
+    one); epoch_eval's EarlyStopping on the first."""
     say("predict mode: fitting")
     model = small_model()
     model.compile("adam", "sparse_categorical_crossentropy")
@@ -72,14 +73,18 @@ def predict_mode(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndar
     rows = slice(*share_bounds(len(x_val), PROCESSES, process_id))  # 226 or 225 rows
     sharded = EpochEvaluator((x_val[rows], y_val[rows]), sharded=True,
                              sinks=[HistoryLogs(prefix="val_sharded_")])
+    # batches from a callable, the whole set in each process: every other batch predicted
+    batched = EpochEvaluator(lambda: [(x_val[i:i + 64], y_val[i:i + 64])
+                                      for i in range(0, len(x_val), 64)],
+                             sinks=[HistoryLogs(prefix="val_batches_")])
     # mode="min" on a rising F1: no significant drop at epoch 2, so a stop there, decided
     # from the gathered rows of epochs 1 and 2 (a paired test)
     stopper = epoch_eval.EarlyStopping(whole, monitor="f1", patience=1, mode="min")
     history = model.fit(x, y, epochs=EPOCHS, batch_size=BATCH, verbose=0,
-                        callbacks=[whole, sharded, stopper])
+                        callbacks=[whole, sharded, batched, stopper])
     say("predict mode: counting the rows of one pass")
     per_pass = {}
-    for name, evaluator in (("whole", whole), ("sharded", sharded)):
+    for name, evaluator in (("whole", whole), ("sharded", sharded), ("batches", batched)):
         predicted_rows.clear()
         evaluator.evaluate_now()
         per_pass[name] = sum(predicted_rows)

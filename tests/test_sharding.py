@@ -112,3 +112,57 @@ def test_defaults_are_this_process_of_the_backend():
     x, y = np.zeros((40, 2), np.float32), np.arange(40) % 3
     share_x, share_y, weight = epoch_eval.shard(x, y)
     assert len(share_x) == len(share_y) == 64 and weight.sum() == 40
+
+
+# -- the evaluator's own split (predict mode, the whole set in every process) -----------------
+def rows_of(data) -> list[int]:
+    return [int(row) for _, y, _ in data.batches() for row in y]
+
+
+def test_arrays_are_split_into_contiguous_rows_in_batches_of_the_whole_sets_size():
+    from epoch_eval.callback.validation_data import ValidationData
+
+    y = np.arange(11)
+    data = ValidationData((np.zeros((11, 2)), y, np.arange(11.0)), batch_size=4)
+    parts = [data.part(2, index) for index in range(2)]
+    assert [rows_of(part) for part in parts] == [list(range(5)), list(range(5, 11))]
+    assert [len(batch_y) for _, batch_y, _ in parts[1].batches()] == [4, 2]
+    weights = [w for _, _, w in parts[1].batches()]  # each row keeps its own weight
+    np.testing.assert_array_equal(np.concatenate(weights), np.arange(5.0, 11.0))
+
+
+def test_batches_are_dealt_round_robin_and_every_batch_is_read():
+    from epoch_eval.callback.validation_data import ValidationData
+
+    read = []
+
+    def batches():
+        for start in range(0, 10, 3):
+            read.append(start)
+            rows = np.arange(start, min(start + 3, 10))
+            yield np.zeros((len(rows), 2)), rows
+
+    data = ValidationData(batches)
+    assert rows_of(data.part(3, 1)) == [3, 4, 5]
+    assert read == [0, 3, 6, 9]  # the others' batches too: no dataset is left half read
+    assert rows_of(data.part(3, 0)) == [0, 1, 2, 9]
+
+
+def test_a_validation_set_smaller_than_the_process_count_is_refused(monkeypatch):
+    from conftest import mlp
+
+    import epoch_eval.callback.sources as sources
+
+    monkeypatch.setattr(sources, "process_count", lambda: 3)
+    model = mlp(4, 3)
+    x, y = np.zeros((8, 4), np.float32), np.arange(8) % 3
+    evaluator = epoch_eval.EpochEvaluator((x[:2], y[:2]))
+    with pytest.raises(ValueError, match="2 rows for 3 processes"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[evaluator])
+
+
+def test_sharded_must_be_a_bool_and_belongs_to_predict_mode():
+    with pytest.raises(ValueError, match="`sharded` must be True or False"):
+        epoch_eval.EpochEvaluator((np.zeros((4, 2)), np.zeros(4)), sharded="yes")
+    with pytest.raises(ValueError, match="sharded"):
+        epoch_eval.EpochEvaluator(epoch_eval.Tally(), sharded=True)
