@@ -217,7 +217,8 @@ class EpochEvaluator(keras.callbacks.Callback):
     # -- evaluation -----------------------------------------------------------------------
     def evaluate_now(self) -> Evaluation:
         """Evaluate the current model on the validation data (also usable outside `fit`); in
-        tally mode, read the tally's current counts.
+        tally mode, read the tally's current counts. With several processes in predict mode
+        this gathers every process' rows: call it in every process.
 
         Raises:
             ValueError: when no model is set yet (before `fit`, call `set_model(model)`), or
