@@ -12,9 +12,9 @@ import numpy as np
 def replica_count(model: keras.Model) -> int:
     """How many replicas a TensorFlow distribution strategy runs the model on (1 otherwise).
 
-    Under `keras.distribution` (JAX's `DataParallel`) `predict_on_batch` already splits each
-    batch across the devices and returns one prediction per row (even for a batch that does not
-    divide evenly), so the evaluator treats it as a single replica.
+    Under `keras.distribution` (JAX's `DataParallel`) `predict_on_batch` takes each batch whole
+    (replicated on this process' devices, whatever its size) and returns one prediction per
+    row, so the evaluator treats it as a single replica.
     """
     if keras.backend.backend() != "tensorflow":
         return 1
