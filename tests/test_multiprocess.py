@@ -119,6 +119,24 @@ def test_a_process_that_cannot_read_its_data_fails_every_process_before_training
     assert first["trained_batches"] == second["trained_batches"] == 0
 
 
+@needs_jax
+def test_the_gather_gives_back_every_dtype_bit_for_bit_and_reports_a_failed_process():
+    """In this one process: float64 weights come back as they are (not as JAX's float32)."""
+    import numpy as np
+
+    from epoch_eval.callback.distribution import OtherProcessFailed, gather_rows
+
+    labels = np.array([3, 1, 2**40], np.int64)
+    scores = np.random.default_rng(0).random((3, 4), dtype=np.float32)
+    weights = np.array([0.1, 1 / 3, 2.0**-60])
+    for given, back in zip((labels, scores, weights), gather_rows([labels, scores, weights]),
+                           strict=True):
+        assert back.dtype == given.dtype and back.shape == given.shape
+        assert back.tobytes() == given.tobytes()
+    with pytest.raises(OtherProcessFailed, match=r"process\(es\) \[0\] of 1"):
+        gather_rows(None)
+
+
 # -- the launcher's faults: no JAX needed ------------------------------------------------------
 BLOCK = "import threading; threading.Event().wait()"  # a process that never ends by itself
 
