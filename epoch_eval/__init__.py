@@ -20,6 +20,7 @@ from epoch_eval.metrics import (
 if TYPE_CHECKING:
     from epoch_eval.callback.early_stopping import EarlyStopping
     from epoch_eval.callback.epoch_evaluator import EpochEvaluator
+    from epoch_eval.callback.sharding import shard
     from epoch_eval.callback.tally import Tally
     from epoch_eval.sinks.base import EpochResult, Sink
     from epoch_eval.sinks.history_logs import HistoryLogs
@@ -43,6 +44,7 @@ _LAZY = {
     "PngFolder": "epoch_eval.sinks.png_folder",
     "Stdout": "epoch_eval.sinks.stdout",
     "Tally": "epoch_eval.callback.tally",
+    "shard": "epoch_eval.callback.sharding",
     "TensorBoardLogs": "epoch_eval.sinks.tensorboard_logs",
 }
 
@@ -64,6 +66,7 @@ __all__ = [
     "TensorBoardLogs",
     "evaluate",
     "read_jsonl",
+    "shard",
 ]
 
 

@@ -67,7 +67,7 @@ def test_counts_match_sklearn_and_auc_is_certified(data, threshold, bins) -> Non
                                None if weight is None else weight[rows])
     assert tally.undefined_reason() is None
     evaluation = evaluate_binned(tally.counts())
-    assert evaluation.n_samples == len(labels)
+    assert evaluation.n_samples == (len(labels) if weight is None else np.count_nonzero(weight))
 
     scores = probabilities(task, logits)
     if task == "multilabel":
@@ -150,3 +150,13 @@ def test_weights_that_float32_cannot_hold_are_summed_exactly() -> None:
     positives = tally.counts().positives.sum(axis=1)
     np.testing.assert_allclose(positives, [weight[labels == k].sum() for k in range(3)],
                                rtol=1e-12)
+
+
+def test_rows_of_weight_zero_are_not_counted_as_rows() -> None:
+    """`epoch_eval.shard` pads shares with rows of weight 0: they add nothing, not even a row."""
+    tally = Tally()
+    tally.update_state(np.array([0, 1, 1]), np.array([0.2, 0.9, 0.4], dtype=np.float32),
+                       np.array([1.0, 2.0, 0.0]))
+    counts = tally.counts()
+    assert counts.n_samples == 2
+    assert counts.confusion_matrix.sum() == 3.0  # the weights of the two rows

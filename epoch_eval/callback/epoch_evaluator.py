@@ -77,6 +77,11 @@ class EpochEvaluator(keras.callbacks.Callback):
         confidence: the confidence level of the intervals put on every value
             (`Evaluation.intervals`); None for none.
         seed: fixes the two halves of the held-out best-threshold estimate.
+        sharded: with several processes (JAX's multi-process `keras.distribution`), whether
+            each process was given its own part of the validation rows (True) or the whole
+            set (False: each takes its own part of it). Either way each process predicts its
+            part and all gather every row, so every process gets the same values of the whole
+            set. Ignored with one process.
 
     Raises:
         ValueError: for a bad argument, or validation data that cannot work (a single-use
@@ -104,15 +109,19 @@ class EpochEvaluator(keras.callbacks.Callback):
         output: OutputKey = None,
         confidence: float | None = 0.95,
         seed: int = 0,
+        sharded: bool = False,
     ) -> None:
         super().__init__()
         self.tally = validation_data if isinstance(validation_data, Tally) else None
         if self.tally is not None:
             _refuse_data_settings(task=task, threshold=threshold, average=average,
                                   from_logits=from_logits, class_names=class_names,
-                                  batch_size=batch_size, steps=steps, output=output)
+                                  batch_size=batch_size, steps=steps, output=output,
+                                  sharded=sharded)
         if not isinstance(every, int) or isinstance(every, bool) or every < 1:
             raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
+        if not isinstance(sharded, bool):
+            raise ValueError(f"`sharded` must be True or False. Received: sharded={sharded!r}")
         check_task(task)
         check_threshold(threshold)
         self.confidence = None if confidence is None else check_confidence(confidence)
@@ -134,7 +143,7 @@ class EpochEvaluator(keras.callbacks.Callback):
             else PredictSource(
                 self.validation_data, task=task, threshold=threshold,  # type: ignore[arg-type]
                 average=average, from_logits=from_logits, class_names=self.class_names,
-                output=output, confidence=self.confidence, seed=seed))
+                output=output, confidence=self.confidence, seed=seed, sharded=sharded))
         self._reset()
 
     def _reset(self) -> None:
@@ -208,7 +217,8 @@ class EpochEvaluator(keras.callbacks.Callback):
     # -- evaluation -----------------------------------------------------------------------
     def evaluate_now(self) -> Evaluation:
         """Evaluate the current model on the validation data (also usable outside `fit`); in
-        tally mode, read the tally's current counts.
+        tally mode, read the tally's current counts. With several processes in predict mode
+        this gathers every process' rows: call it in every process.
 
         Raises:
             ValueError: when no model is set yet (before `fit`, call `set_model(model)`), or
@@ -276,7 +286,8 @@ def _check_sinks(sinks: Sequence[Sink] | None) -> tuple[Sink, ...]:
 def _refuse_data_settings(**settings: object) -> None:
     """In tally mode the tally carries the task and its settings: refuse them here."""
     defaults = {"task": None, "threshold": 0.5, "average": None, "from_logits": False,
-                "class_names": None, "batch_size": None, "steps": None, "output": None}
+                "class_names": None, "batch_size": None, "steps": None, "output": None,
+                "sharded": False}
     given = [name for name, value in settings.items() if value != defaults[name]]
     if given:
         raise ValueError(f"EpochEvaluator(tally, ...) takes {given} from the Tally: pass them "

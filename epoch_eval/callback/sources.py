@@ -4,15 +4,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
 import keras
 import numpy as np
 
-from epoch_eval.callback.distribution import replica_count
+from epoch_eval.callback.distribution import (
+    OtherProcessFailed,
+    gather_rows,
+    process_count,
+    process_index,
+    replica_count,
+)
 from epoch_eval.callback.predictions import (
     OutputKey,
     Predictions,
@@ -22,7 +29,7 @@ from epoch_eval.callback.predictions import (
 )
 from epoch_eval.callback.tally import LOG_KEYS, Tally
 from epoch_eval.callback.tally_steps import unwrap_steps, wrap_steps
-from epoch_eval.callback.validation_data import Batch, ValidationData
+from epoch_eval.callback.validation_data import Batch, BatchesOfProcess, ValidationData
 from epoch_eval.metrics.binned import evaluate_binned
 from epoch_eval.metrics.churn import churn, predicted_labels, same_rows
 from epoch_eval.metrics.evaluate import evaluate_targets
@@ -59,13 +66,23 @@ class EvaluationSource(Protocol):
 
 
 class PredictSource:
-    """Predict the whole validation set again at each evaluation (exact)."""
+    """Predict the whole validation set again at each evaluation (exact).
+
+    With several processes each predicts its own part of the rows, and every process gathers
+    all of them (in process order, the same every epoch), so all compute the same values.
+    `sharded`: each process was given its own part; otherwise each holds the whole set and
+    takes its part of it.
+    """
 
     def __init__(self, validation_data: ValidationData, *, task: str | None, threshold: float,
                  average: str | None, from_logits: bool,
                  class_names: tuple[str, ...] | None, output: OutputKey,
-                 confidence: float | None = None, seed: int = 0) -> None:
+                 confidence: float | None = None, seed: int = 0,
+                 sharded: bool = False) -> None:
         self.validation_data = validation_data
+        self.sharded = sharded
+        self._processes = 1
+        self._own_data: ValidationData | BatchesOfProcess = validation_data
         self.confidence = confidence
         self.seed = seed
         self.task = task
@@ -82,6 +99,7 @@ class PredictSource:
     def begin(self, model: keras.Model) -> None:
         self._model = model
         check_output_key(model, self.output)
+        self._own_data = self._own_part()
         self._resolved_task = self._probe()
         self._last_targets = None
         self._warned_reordered = False
@@ -148,12 +166,48 @@ class PredictSource:
     def settle_logs(self, evaluation: Evaluation, logs: dict) -> None:
         pass
 
+    def _own_part(self) -> ValidationData | BatchesOfProcess:
+        """The data this process predicts: all of it, unless several processes share it."""
+        self._processes = process_count()
+        if self._processes == 1 or self.sharded:
+            return self.validation_data
+        rows = self.validation_data.rows
+        if rows is not None and rows < self._processes:
+            raise ValueError(
+                f"The validation set has {rows} rows for {self._processes} processes: each "
+                "process predicts its own part of the rows, so it needs at least one row per "
+                "process.")
+        return self.validation_data.part(self._processes, process_index())
+
     def _predict(self, batches: Iterable[Batch] | None = None) -> Predictions:
-        """Predictions over `batches` (default: a fresh pass over the validation data)."""
+        """Predictions over `batches`, or over a fresh pass over the validation data: this
+        process' part, then everyone's gathered when several processes share the work."""
         model = self._model
-        return predict_batches(model,
-                               self.validation_data.batches() if batches is None else batches,
-                               self.output, distributed=replica_count(model) > 1)
+        if batches is not None:
+            return predict_batches(model, batches, self.output,
+                                   distributed=replica_count(model) > 1)
+
+        def own() -> list[np.ndarray]:
+            predictions = predict_batches(model, self._own_data.batches(), self.output,
+                                          distributed=replica_count(model) > 1)
+            return [predictions.y_true, predictions.y_score,
+                    *([] if predictions.sample_weight is None else [predictions.sample_weight])]
+
+        y_true, y_score, *weight = self._everyone(own)
+        return Predictions(y_true, y_score, weight[0] if weight else None)
+
+    def _everyone(self, own: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
+        """`own()`'s rows, with several processes every process' rows: a collective step,
+        which a process that failed still takes (so that the others raise, not wait)."""
+        if self._processes == 1:
+            return own()
+        try:
+            arrays = own()
+        except Exception:
+            with contextlib.suppress(OtherProcessFailed):
+                gather_rows(None)
+            raise
+        return gather_rows(arrays)
 
     def _probe(self) -> str:
         """Check, before training, that the validation data fits the model and the settings.
@@ -161,7 +215,7 @@ class PredictSource:
         One whole pass reads every label (a pass cut short would leave a `PyDataset`'s
         prefetched batches to the next one); then the first batch goes through the model, for
         its inputs and output width. Returns the task, inferred here once from all the
-        labels, so that every epoch is scored the same way.
+        labels (of every process), so that every epoch is scored the same way.
         """
         batches: list[Batch] = []
 
@@ -171,8 +225,13 @@ class PredictSource:
                     batches.append(batch)
                 yield batch
 
-        y_true, sample_weight = labels_only(
-            self._model, keep_first(self.validation_data.batches()), self.output)
+        def own() -> list[np.ndarray]:
+            labels, weight = labels_only(self._model, keep_first(self._own_data.batches()),
+                                         self.output)
+            return [labels, *([] if weight is None else [weight])]
+
+        y_true, *weights = self._everyone(own)
+        sample_weight = weights[0] if weights else None
         width = self._predict(batches).y_score.shape[1:]
         scores = np.broadcast_to(np.full(width, 0.5, dtype=np.float32), (len(y_true), *width))
         try:

@@ -119,9 +119,11 @@ class Tally(keras.metrics.Metric):
         else:
             weight = ops.cast(ops.reshape(sample_weight, (-1, 1)), self._count_dtype)
             width = self._layout.slots_per_row
-            # every column weighted, but the row counter's, which counts rows
+            # every column weighted, but the row counter's, which counts the rows that weigh
+            # something: the padding rows of `epoch_eval.shard` (weight 0) are not rows
             counter = np.arange(width) == width - 1
-            values = ops.reshape(ops.where(counter, ops.ones((), self._count_dtype),
+            weighed = ops.cast(ops.not_equal(weight, 0), self._count_dtype)
+            values = ops.reshape(ops.where(counter, ops.broadcast_to(weighed, (rows, width)),
                                            ops.broadcast_to(weight, (rows, width))), (-1,))
         self.state.assign_add(_sum_by_slot(values, slots, self._layout.size))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 import keras
@@ -24,6 +24,8 @@ from keras.src.trainers.data_adapters import (
     is_torch_dataloader,
 )
 from keras.src.trainers.data_adapters.data_adapter import DataAdapter
+
+from epoch_eval.callback.sharding import share_bounds
 
 Batch = tuple[Any, Any, Any]
 """`(x, y, sample_weight)`: `y` and `sample_weight` NumPy arrays, or structures of them for a
@@ -93,10 +95,12 @@ class ValidationData:
                 "after the first evaluation. Pass a zero-argument callable that returns a fresh "
                 "one instead, e.g. `validation_data=lambda: make_batches()`.")
         self._adapter: DataAdapter | None = _adapter(data, batch_size)
+        self._arrays: tuple | None = None
         # Keras' adapter casts float64 weights to float32: array batches get the caller's own.
         self._array_weight: Any = None
         if self._adapter is not None and isinstance(data, tuple):
             self.kind = "arrays"
+            self._arrays = data
             if len(data) == 3 and data[2] is not None:
                 self._array_weight = keras.tree.map_structure(_float_weights, data[2])
         elif self._adapter is not None:
@@ -113,7 +117,7 @@ class ValidationData:
             raise ValueError(f"`validation_data` must be {ACCEPTED}. "
                              f"Received: {type(data).__name__}")
 
-    def batches(self) -> Iterator[Batch]:
+    def batches(self) -> Generator[Batch, None, None]:
         """A fresh pass over the data: `(x, y, sample_weight)` batches.
 
         Close the iterator (or exhaust it) to end the pass: a `PyDataset`'s worker queue is
@@ -146,6 +150,45 @@ class ValidationData:
         finally:
             if adapter is not None:
                 adapter.on_epoch_end()
+
+    @property
+    def rows(self) -> int | None:
+        """The number of rows of array data (None for other kinds)."""
+        return None if self._arrays is None else _rows(self._arrays[1])
+
+    def part(self, count: int, index: int) -> ValidationData | BatchesOfProcess:
+        """Process `index`'s part of the data, out of `count` processes that each hold all of it.
+
+        Arrays (without `steps`): its contiguous rows (`share_bounds`), in batches of the
+        size the whole set gets. Other kinds: every `count`-th batch from the `index`-th (each
+        process still reads every batch, and predicts only its own).
+        """
+        if self._arrays is None or self.steps is not None:
+            return BatchesOfProcess(self, count, index)
+        start, stop = share_bounds(_rows(self._arrays[1]), count, index)
+        rows = slice(start, stop)
+        sliced = tuple(None if part is None else
+                       keras.tree.map_structure(lambda a, rows=rows: a[rows], part)
+                       for part in self._arrays)
+        return ValidationData(sliced, batch_size=self.batch_size
+                              or default_batch_size(self._arrays[0]))
+
+
+class BatchesOfProcess:
+    """Every `count`-th batch of validation data, from the `index`-th: one process' part."""
+
+    def __init__(self, data: ValidationData, count: int, index: int) -> None:
+        self.data, self.count, self.index = data, count, index
+
+    def batches(self) -> Iterator[Batch]:
+        """This process' batches of a fresh pass over the data."""
+        everyone = self.data.batches()
+        try:
+            for number, batch in enumerate(everyone):
+                if number % self.count == self.index:
+                    yield batch
+        finally:
+            everyone.close()
 
 
 

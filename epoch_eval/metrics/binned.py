@@ -31,7 +31,7 @@ class BinnedCounts:
 
     Attributes:
         task, class_names, threshold, average: as in `Evaluation`.
-        n_samples: rows counted.
+        n_samples: rows counted (rows of weight 0 are not).
         confusion_matrix: weighted `(C, C)` (rows true) or, for multilabel, `(L, 2, 2)`.
         subset_correct: multilabel only: the weight of rows with every label right.
         positives, negatives: `(K, B)` weighted counts of positive and negative scores in each
