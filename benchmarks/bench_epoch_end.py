@@ -5,13 +5,14 @@ validation data passed to `fit`.
 
 - none: no callback;
 - epoch_eval: `EpochEvaluator` with `HistoryLogs` and `PngFolder` drawing all three charts
-  (on the evaluator's drawing thread);
+  (in its chart process, which the evaluator's drawing thread waits on with the GIL free);
 - naive: what the blog callback of seed 000 does: `predict`, then two pyplot figures at 16x12
   inches, drawn on the training thread and never closed;
 - history_only (for reference): `EpochEvaluator` with `HistoryLogs` alone, the cost of
   predicting and scoring without any chart;
-- process_charts (for the design choice): the same charts drawn by the same `FastCharts` in
-  a child process (`ProcessPoolExecutor`, one worker, backlog 4), as a thread's alternative.
+- thread_charts (for the design choice): the same, with the charts drawn by the same
+  `FastCharts` on the drawing thread itself (the design before the chart process, and what
+  the evaluator falls back to where no child process can start).
 
 Nothing is printed for work that was not done: each run is checked before any figure is shown
 (History keys of every epoch; epochs x charts files that decode as PNGs of the chart's size;
@@ -22,10 +23,11 @@ Each way runs in a fresh Python process, `--repeats` times, interleaved. Printed
 fit (first epoch included) and the median epoch of epochs 2..N, each the best of the repeats
 (machines here are noisy and shared), and the load average before and after: a busy machine
 flatters the ratios (see the field notes), so the benchmark says when it was busy. RSS growth is
-the training process's RSS after the last epoch minus after the first; the process variant's
-child RSS is reported beside it. Per-chart CPU is the drawing thread's own CPU time
-(`time.thread_time` around each `FastCharts.png`, wrapped here only), and `FastCharts` measured
-alone in this process.
+the training process's RSS after the last epoch minus after the first; the chart process'
+RSS is reported beside it. Per-chart CPU is the drawing thread's own CPU time in
+`thread_charts` (`time.thread_time` around each `FastCharts.png`, wrapped here only), the
+chart process' CPU over the charts it drew in `epoch_eval` (its startup included), and
+`FastCharts` measured alone in this process.
 
 Run: python benchmarks/bench_epoch_end.py [--epochs 20] [--repeats 3] [--long 200]
 Targets: whole fit epoch_eval / none <= 1.3, naive / epoch_eval >= 3, epoch_eval RSS growth
@@ -57,8 +59,8 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import auc, confusion_matrix, roc_curve
 from sklearn.model_selection import train_test_split
 
-VARIANTS = ("none", "epoch_eval", "naive", "history_only", "process_charts")
-CHARTED = ("epoch_eval", "process_charts")
+VARIANTS = ("none", "epoch_eval", "naive", "history_only", "thread_charts")
+CHARTED = ("epoch_eval", "thread_charts")
 """The variants that must write every chart of every epoch."""
 KERAS_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 EPOCH_EVAL_KEYS = ("val_f1", "val_precision", "val_recall", "val_roc_auc", "val_pr_auc")
@@ -102,7 +104,10 @@ class NaiveBlogCallback(keras.callbacks.Callback):
 
 
 DRAWN: list[tuple[str, int, float]] = []
-"""(chart, epoch, CPU seconds of the drawing thread) of every `FastCharts.png` call."""
+"""(chart, epoch, seconds) of every chart drawn: the drawing thread's CPU in `thread_charts`,
+its wall-clock wait for the chart process in `epoch_eval`."""
+CHART_PIDS: set[int] = set()
+"""The chart processes that drew `epoch_eval`'s charts (none: it fell back to the thread)."""
 
 
 def time_fast_charts() -> None:
@@ -121,58 +126,35 @@ def time_fast_charts() -> None:
     FastCharts.png = timed_png  # type: ignore[method-assign]
 
 
-_CHILD_CHARTS = None
+def time_chart_process() -> None:
+    """Wrap `DrawerProcess.png` to record each chart the chart process drew, the wait for it,
+    and the process' id."""
+    from epoch_eval.sinks.drawer_process import DrawerProcess
+
+    png = DrawerProcess.png
+
+    def timed_png(self: DrawerProcess, name: str, evaluation: Any, epoch: int) -> bytes:
+        start = time.perf_counter()
+        data = png(self, name, evaluation, epoch)
+        DRAWN.append((name, epoch, time.perf_counter() - start))
+        if self.pid is not None:
+            CHART_PIDS.add(self.pid)
+        return data
+
+    DrawerProcess.png = timed_png  # type: ignore[method-assign]
 
 
-def _draw_in_child(epoch: int, evaluation: Any, folder: str) -> list[tuple[str, int, float]]:
-    """Runs in the child process of `process_charts`: one `FastCharts` for the whole fit.
-    Returns what it drew, with the CPU each chart took."""
-    global _CHILD_CHARTS
-    from epoch_eval.atomic_file import write_atomically
-    from epoch_eval.charts import CHART_NAMES
-    from epoch_eval.charts.fast import FastCharts
+def draw_on_the_thread() -> None:
+    """The design before the chart process: the renderer's drawing thread draws itself."""
+    from epoch_eval.sinks import rendering
 
-    if _CHILD_CHARTS is None:
-        _CHILD_CHARTS = FastCharts()
-    drawn = []
-    for chart in CHART_NAMES:
-        start = time.thread_time()
-        png = _CHILD_CHARTS.png(chart, evaluation, epoch)
-        write_atomically(os.path.join(folder, f"{chart}_epoch_{epoch:03d}.png"), png)
-        drawn.append((chart, epoch, time.thread_time() - start))
-    return drawn
+    init = rendering._Backlog.__init__
 
+    def in_process(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.in_process = True
 
-def process_charts_sink(folder: str) -> Any:
-    """A sink that hands each epoch to one child process (the design not chosen). Every job's
-    result is collected at `close`: a job that failed fails the run."""
-    import multiprocessing
-    from concurrent.futures import Future, ProcessPoolExecutor, wait
-
-    from epoch_eval import Sink
-    from epoch_eval.charts.thinning import thin_evaluation
-
-    class ProcessCharts(Sink):
-        waits_for_epoch_line = False  # as PngFolder: handed over inside on_epoch_end
-
-        def open(self) -> None:
-            # fork: the child starts at once, Matplotlib and epoch_eval already imported
-            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-            self.jobs: list[Future] = []
-
-        def write(self, result: Any) -> None:
-            pending = [job for job in self.jobs if not job.done()]
-            if len(pending) >= 4:
-                wait(pending, return_when="FIRST_COMPLETED")
-            self.jobs.append(self.pool.submit(_draw_in_child, result.epoch,
-                                              thin_evaluation(result.evaluation), folder))
-
-        def close(self) -> None:
-            self.pool.shutdown(wait=True)
-            for job in self.jobs:  # raises the child's error, if any
-                DRAWN.extend(job.result())
-
-    return ProcessCharts()
+    rendering._Backlog.__init__ = in_process  # type: ignore[method-assign]
 
 
 def digits_split() -> list[np.ndarray]:
@@ -213,9 +195,12 @@ def run_variant(variant: str, epochs: int, output: str,
     callbacks: list[keras.callbacks.Callback] = []
     timings = {"scoring_s": 0.0, "waiting_for_charts_s": 0.0}
     evaluator_args = {} if batch_size is None else {"batch_size": batch_size}
-    if variant in CHARTED:
+    if variant == "thread_charts":
+        draw_on_the_thread()
         time_fast_charts()
-    if variant == "epoch_eval":
+    elif variant == "epoch_eval":
+        time_chart_process()
+    if variant in CHARTED:
         from epoch_eval import EpochEvaluator, HistoryLogs, PngFolder
 
         class TimedEvaluator(EpochEvaluator):
@@ -238,12 +223,6 @@ def run_variant(variant: str, epochs: int, output: str,
                 timings["waiting_for_charts_s"] += time.perf_counter() - start
 
         callbacks.append(TimedEvaluator((x_val, y_val), sinks=[HistoryLogs(), PngFolder(output)],
-                                        **evaluator_args))
-    elif variant == "process_charts":
-        from epoch_eval import EpochEvaluator, HistoryLogs
-
-        callbacks.append(EpochEvaluator((x_val, y_val),
-                                        sinks=[HistoryLogs(), process_charts_sink(output)],
                                         **evaluator_args))
     elif variant == "history_only":
         from epoch_eval import EpochEvaluator
@@ -270,7 +249,7 @@ def run_variant(variant: str, epochs: int, output: str,
             "rss_growth_mb": (rss[-1] - rss[0]) / 2**20,
             "chart_process_mb": max(chart_process_rss) / 2**20,
             "history": {key: len(values) for key, values in history.history.items()},
-            "drawn": DRAWN,
+            "drawn": DRAWN, "chart_pids": sorted(CHART_PIDS),
             **timings}
 
 
@@ -330,6 +309,8 @@ def check_run(variant: str, epochs: int, output: str, result: dict[str, Any]) ->
                         for epoch in [int(name[-7:-4])])
         if drawn != wanted:
             problems.append(f"drew {len(drawn)} charts, expected each of {len(wanted)} once")
+    if variant == "epoch_eval" and not result["chart_pids"]:
+        problems.append("no chart process drew its charts (it fell back to the thread)")
     keys = KERAS_KEYS + (EPOCH_EVAL_KEYS if variant in (*CHARTED, "history_only") else ())
     short = {key: result["history"].get(key, 0) for key in keys
              if result["history"].get(key, 0) != epochs}
@@ -442,16 +423,20 @@ def run_all(args: argparse.Namespace, variants: tuple[str, ...]) -> None:
         print(f"  where epoch_eval's time goes (its best run): predicting and scoring "
               f"{timed['scoring_s']:.2f} s, waiting for the chart backlog "
               f"{timed['waiting_for_charts_s']:.2f} s")
-    if "process_charts" in variants:
-        child_mb = max(r["chart_process_mb"] for r in runs["process_charts"])
-        print(f"  process_charts' child RSS (peak) = {child_mb:.1f} MB (epoch_eval: no child)")
+    if "epoch_eval" in variants:
+        child_mb = max(r["chart_process_mb"] for r in runs["epoch_eval"])
+        best_run = min(runs["epoch_eval"], key=lambda r: r["wall"])
+        print(f"  epoch_eval's chart process: RSS (peak) {child_mb:.1f} MB, CPU "
+              f"{best_run['children_cpu']:.2f} s for {len(best_run['drawn'])} charts, its "
+              f"start included ({len(best_run['chart_pids'])} process(es) in the run)")
     for variant in (v for v in CHARTED if v in variants):
         costs = {}
         for r in runs[variant]:
-            for chart, epoch, cpu in r["drawn"]:
-                costs.setdefault(chart, {}).setdefault(epoch > 1, []).append(cpu)
-        print(f"  drawing CPU per chart ({variant}, "
-              f"{'drawing thread' if variant == 'epoch_eval' else 'child process'}): "
+            for chart, epoch, seconds in r["drawn"]:
+                costs.setdefault(chart, {}).setdefault(epoch > 1, []).append(seconds)
+        what = ("drawing thread CPU" if variant == "thread_charts"
+                else "wall-clock wait for the chart process")
+        print(f"  per chart ({variant}, {what}): "
               + ", ".join(f"{chart} {np.median(c[True]) * 1000:.1f} ms (epoch 1 "
                           f"{np.median(c[False]) * 1000:.0f} ms)" for chart, c in costs.items()))
     print(before)

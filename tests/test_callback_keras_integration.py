@@ -103,12 +103,12 @@ def test_nan_predictions_keep_training_and_skip_charts(digits, tmp_path):
 
 
 def test_a_chart_that_fails_is_a_warning(digits, tmp_path, monkeypatch):
-    from epoch_eval.charts.fast import FastCharts
+    from epoch_eval.sinks.drawer_process import DrawerProcess
 
     def broken(*args, **kwargs):
         raise RuntimeError("no fonts today")
 
-    monkeypatch.setattr(FastCharts, "png", broken)
+    monkeypatch.setattr(DrawerProcess, "png", broken)  # as the chart process re-raises it
     x_train, y_train, x_val, y_val = digits
     model = mlp(64, 10)
     with pytest.warns(RuntimeWarning, match="could not draw roc_curve for epoch 1 "

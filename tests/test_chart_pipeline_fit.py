@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+import warnings
 
 import keras
 import pytest
@@ -90,20 +91,30 @@ def test_two_png_folders_on_one_folder_are_refused_before_training(digits, tmp_p
 
 def test_a_folder_named_epoch_eval_in_the_working_directory_changes_nothing(
         digits, tmp_path, monkeypatch):
+    """The chart process loads the same epoch_eval as training, never one from the cwd."""
+    marker = tmp_path / "impostor_imported"
     impostor = tmp_path / "epoch_eval"
     impostor.mkdir()
-    (impostor / "__init__.py").write_text("raise ImportError('the impostor was imported')\n")
+    (impostor / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (tmp_path / "matplotlib.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.chdir(tmp_path)
+    started: list[list[str]] = []
+    real_popen = subprocess.Popen
 
-    def no_process(*args, **kwargs):
-        raise AssertionError("charts must not need a child process")
+    def popen(args, *rest, **kwargs):
+        started.append(list(args))
+        return real_popen(args, *rest, **kwargs)
 
-    monkeypatch.setattr(subprocess, "Popen", no_process)
+    monkeypatch.setattr(subprocess, "Popen", popen)
     x_train, y_train, x_val, y_val = digits
     model = mlp(64, 10)
-    model.fit(x_train[:300], y_train[:300], epochs=1, verbose=0, callbacks=[
-        EpochEvaluator((x_val, y_val), sinks=[PngFolder(tmp_path / "charts")])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback, no failed chart
+        model.fit(x_train[:300], y_train[:300], epochs=1, verbose=0, callbacks=[
+            EpochEvaluator((x_val, y_val), sinks=[PngFolder(tmp_path / "charts")])])
     assert len(list((tmp_path / "charts").glob("*.png"))) == 3
+    assert [args[1] for args in started] == ["-I"]  # one chart process, isolated
+    assert not marker.exists()
 
 
 class SlowDisk(Sink):

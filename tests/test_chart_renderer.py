@@ -129,45 +129,52 @@ def test_a_failing_chart_and_a_failing_sink_are_warnings(evaluation):
     assert received == [{"roc_curve": b"roc_curve@2"}]
 
 
-def figures_alive() -> list:
-    import gc
+def chart_process_alive(pid: int | None) -> bool:
+    """Whether the chart process `pid` still exists (a zombie counts: it was not reaped)."""
+    import psutil
 
-    from matplotlib.figure import Figure
-
-    gc.collect()
-    return [o for o in gc.get_objects() if isinstance(o, Figure)]
+    return pid is not None and psutil.pid_exists(pid)
 
 
 def drawing_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "epoch_eval-charts"]
 
 
-def test_the_drawing_thread_ends_with_its_figures_when_the_backlog_is_empty(evaluation,
-                                                                           monkeypatch):
+def test_the_drawing_thread_ends_with_its_chart_process_when_the_backlog_is_empty(
+        evaluation, monkeypatch):
     monkeypatch.setattr(rendering, "IDLE_SECONDS", 0.2)
-    renderer = ChartRenderer()  # the kept figures of `FastCharts`
+    renderer = ChartRenderer()  # a chart process, whose `FastCharts` keeps the figures
     drawn = threading.Event()
     renderer.charts_of(1, evaluation).request(["roc_curve"], lambda pngs: drawn.set())
     assert drawn.wait(60)
-    assert figures_alive()  # kept for the next epoch while the thread waits for it
+    pid = renderer.drawer_pid()
+    assert chart_process_alive(pid)  # kept for the next epoch while the thread waits for it
     wait_until_idle(renderer)  # nobody called close(), as after an interrupted fit
     assert not renderer.is_drawing()
+    assert renderer.drawer_pid() is None
+    deadline = time.monotonic() + 30  # the thread reaps it as it ends: bounded
+    while drawing_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not drawing_threads()
-    assert figures_alive() == []
+    assert not chart_process_alive(pid)
 
 
-def test_close_joins_the_drawing_thread_and_frees_its_figures(evaluation, monkeypatch):
+def test_close_joins_the_drawing_thread_and_ends_its_chart_process(evaluation, monkeypatch):
     monkeypatch.setattr(rendering, "IDLE_SECONDS", 60.0)  # it would idle a minute otherwise
     renderer = ChartRenderer()
     received: list[dict[str, bytes]] = []
-    renderer.charts_of(1, evaluation).request(["roc_curve", "pr_curve"], received.append)
+    pids: list[int | None] = []
+    requests = renderer.charts_of(1, evaluation)
+    requests.request(["roc_curve", "pr_curve"],
+                     lambda pngs: (received.append(pngs), pids.append(renderer.drawer_pid())))
     start = time.monotonic()
     renderer.close()
     assert time.monotonic() - start < 30
     assert [sorted(pngs) for pngs in received] == [["pr_curve", "roc_curve"]]
+    assert all(png.startswith(b"\x89PNG") for png in received[0].values())
     assert not renderer.is_drawing()
     assert not drawing_threads()
-    assert figures_alive() == []
+    assert pids and pids[0] is not None and not chart_process_alive(pids[0])
 
 
 def test_nothing_is_drawn_for_an_undefined_epoch():

@@ -107,6 +107,22 @@ def figures_alive() -> list:
     return [o for o in gc.get_objects() if isinstance(o, Figure)]
 
 
+def chart_processes() -> list:
+    """The chart processes this process started that still exist (a zombie counts)."""
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if any("drawer_process" in part for part in child.cmdline()):
+                found.append(child)
+        except psutil.ZombieProcess:
+            found.append(child)  # unreaped: a leak too
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def threads_of_ours() -> list[threading.Thread]:
     """The drawing thread, and any thread a library we call starts (tensorboard's event file
     writer has one)."""
@@ -126,6 +142,7 @@ def test_no_thread_or_figure_is_left_when_fit_returns(digits, tmp_path):
     model.fit(x_train[:300], y_train[:300], epochs=3, verbose=0, callbacks=[EpochEvaluator(
         (x_val, y_val), sinks=[PngFolder(tmp_path / "png"), TensorBoardLogs(tmp_path / "tb")])])
     assert threads_of_ours() == []  # joined by on_train_end, not "soon after"
+    assert chart_processes() == []  # ended and reaped with its thread
     assert figures_alive() == []
     assert [t.name for t in other_threads(before)] == []
     assert len(list((tmp_path / "png").glob("*.png"))) == 9
@@ -141,9 +158,11 @@ def test_an_interrupted_fit_frees_its_thread_and_figures_within_idle_seconds(dig
     fit_that_ends(model, [evaluator], (x_train[:300], y_train[:300], x_val, y_val),
                   "interrupted")
     deadline = time.monotonic() + 60  # bounded wait on the condition, not a sleep
-    while (threads_of_ours() or figures_alive()) and time.monotonic() < deadline:
+    while ((threads_of_ours() or chart_processes() or figures_alive())
+           and time.monotonic() < deadline):
         time.sleep(0.05)
     assert threads_of_ours() == []
+    assert chart_processes() == []
     assert figures_alive() == []
     # (Keras' own callback executor threads on JAX and torch outlive an interrupted fit: not
     # ours, so not counted)

@@ -110,6 +110,9 @@ class Sink:
     chart_backlog: int | None = None
     """Epochs whose charts may wait to be drawn before training waits for them (the evaluator
     uses the smallest of its sinks' values); None: no preference."""
+    draws_charts: bool = False
+    """Whether this sink requests charts: the evaluator then starts its chart process at the
+    start of `fit`, so that the process' imports overlap the first epoch."""
 
     def output_files(self) -> tuple[str, ...]:
         """Absolute `fnmatch` patterns of the files this sink writes, `*` standing for the

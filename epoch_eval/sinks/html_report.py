@@ -61,6 +61,7 @@ class HtmlReport(Sink):
     def __init__(self, path: str | os.PathLike[str], *, title: str = "epoch_eval report") -> None:
         self.path = Path(path)
         self.title = title
+        self.draws_charts = True
         self._epochs: dict[int, _Epoch] = {}
         self._stale = False  # an epoch was added since the page was last written
         self._lock = threading.Lock()

@@ -57,12 +57,13 @@ class PngFolder(Sink):
                              f"Received: processes={processes!r}")
         if processes is not None:
             warnings.warn("PngFolder(processes=...) is deprecated and ignored: charts are drawn "
-                          "once per epoch on a background thread of the training process.",
+                          "once per epoch by the evaluator's chart process.",
                           DeprecationWarning, stacklevel=2)
         self.directory = Path(directory)
         self.charts = tuple(dict.fromkeys(charts))
         self.max_pending = max_pending
         self.chart_backlog = max_pending
+        self.draws_charts = True
         self._failures: list[str] = []
         self._lock = threading.Lock()
 

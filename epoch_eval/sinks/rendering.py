@@ -16,13 +16,12 @@ Every fault of the drawing side is handled here, and every wait is bounded:
 - warnings found on the drawing thread are emitted on the caller's thread (at the next
   `request` or `close`), so they reach the user as warnings of ours, once.
 
-Drawing happens on a thread of the training process, not in a child process. At 10-20 ms of
-CPU per chart (`epoch_eval.charts.fast`), `benchmarks/bench_epoch_end.py` measures the same
-charts drawn in a forked child (its `process_charts` variant) within noise of this thread end
-to end on the worst case, while a child costs its own Python and Matplotlib in memory and
-brings failure modes a thread has not: a stopped or killed process, a full pipe, the import
-path of `python -c`, a process leaked by an interrupted `fit`, forking a process that runs
-TensorFlow's threads.
+The thread does not draw: it hands each chart to a child process (`DrawerProcess`, which
+keeps one `FastCharts` for the whole `fit`) and waits for the PNG with the GIL free. Drawn on
+the thread itself, Matplotlib's 15-20 ms of CPU a chart held the GIL that the training loop
+needs between its steps, and a 0.1 s epoch with three charts took 1.5-1.7x as long as without
+(`benchmarks/bench_epoch_end.py`, its `thread_charts` variant). The child's faults are bounded
+and named there; where no child can start, the charts are drawn on the thread, said once.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from epoch_eval.metrics.result import Evaluation
 from epoch_eval.sinks.base import DeliverCharts, Sink
+from epoch_eval.sinks.drawer_process import DrawerProcess, DrawerUnavailable
 
 STALL_SECONDS = 30.0
 """A drawer that has finished nothing for this long is stalled: training stops waiting."""
@@ -46,9 +46,12 @@ if TYPE_CHECKING:
 
 DEFAULT_BACKLOG = 4
 IDLE_SECONDS = 10.0
-"""The drawing thread ends, and frees the figures it kept, when no job came for this long
-(after an interrupted `fit`, which never calls `close`). Epochs shorter than this reuse the
-kept figures; a longer one draws them afresh (0.1-0.3 s of CPU a chart)."""
+"""The drawing thread ends, with its chart process and the figures kept there, when no job
+came for this long (after an interrupted `fit`, which never calls `close`). Epochs shorter
+than this reuse the kept figures; a longer one starts a new process (about 1 s of CPU, in the
+child) and draws them afresh (0.1-0.3 s of CPU a chart)."""
+DRAIN_SECONDS = 5.0
+"""How long `close` waits for a drawing thread whose chart process it had to kill."""
 
 DrawChart = Callable[[str, Evaluation, int], bytes]
 """Draws chart `name` of an evaluation at an epoch and returns its PNG bytes."""
@@ -74,9 +77,12 @@ class _Backlog:
     """The state shared with the drawing thread (the thread never holds the renderer, so a
     renderer nobody holds is freed with its cached figures)."""
 
-    def __init__(self, draw: DrawChart | None) -> None:
-        self.draw = draw  # None: `fast.png`, made on the drawing thread, at its first job
-        self.fast: FastCharts | None = None  # the kept figures: the drawing thread's alone
+    def __init__(self, draw: DrawChart | None, stall_seconds: float) -> None:
+        self.draw = draw  # None: `drawer.png`, made on the drawing thread, at its first job
+        self.stall_seconds = stall_seconds  # also each chart's deadline in the chart process
+        # the chart process (or, where none can run, the kept figures): the drawing thread's
+        self.drawer: DrawerProcess | FastCharts | None = None
+        self.in_process = False  # no chart process could run: draw on the thread from now on
         self.changed = threading.Condition()
         self.jobs: deque[_Job] = deque()
         self.epochs: Counter[int] = Counter()  # epoch -> jobs queued or being drawn
@@ -92,8 +98,9 @@ class ChartRenderer:
     training thread, with a bounded backlog and bounded waits.
 
     Args:
-        draw: `draw(name, evaluation, epoch) -> PNG bytes`; default `FastCharts().png`, which
-            keeps each chart's frame between epochs.
+        draw: `draw(name, evaluation, epoch) -> PNG bytes`, called on the drawing thread;
+            default: a `DrawerProcess`'s, whose `FastCharts` keeps each chart's frame between
+            epochs in a child process.
         max_pending: epochs whose charts may wait to be drawn before `request` waits.
         stall_seconds: how long the drawer may finish nothing before it is declared stalled.
     """
@@ -102,15 +109,19 @@ class ChartRenderer:
                  stall_seconds: float = STALL_SECONDS) -> None:
         self.max_pending = max_pending
         self.stall_seconds = stall_seconds
-        self._backlog = _Backlog(draw)
+        self._backlog = _Backlog(draw, stall_seconds)
 
     @classmethod
     def for_sinks(cls, sinks: Sequence[Sink]) -> ChartRenderer:
         """A renderer whose backlog is the smallest `chart_backlog` of `sinks` (default 4).
-        Cheap: the drawing thread and Matplotlib start with the first request."""
+        When a sink draws charts, its chart process starts now (in the background: this
+        returns at once), so that its imports overlap the first epoch."""
         backlogs = [sink.chart_backlog for sink in sinks if sink.chart_backlog is not None]
-        return cls(max_pending=min(backlogs, default=DEFAULT_BACKLOG),
-                   stall_seconds=STALL_SECONDS)
+        renderer = cls(max_pending=min(backlogs, default=DEFAULT_BACKLOG),
+                       stall_seconds=STALL_SECONDS)
+        if any(sink.draws_charts for sink in sinks):
+            renderer.start_drawer()
+        return renderer
 
     def charts_of(self, epoch: int, evaluation: Evaluation) -> EpochChartRequests:
         """The `ChartRequests` of one epoch, for its `EpochResult`."""
@@ -153,6 +164,10 @@ class ChartRenderer:
                 if left <= 0:
                     break
                 thread.join(left)
+            drawer = backlog.drawer
+            if thread.is_alive() and isinstance(drawer, DrawerProcess):
+                drawer.kill()  # a stuck chart process: the thread's wait on it ends at once
+                thread.join(DRAIN_SECONDS)
         if undelivered:
             backlog.messages.append(
                 f"the chart drawer has finished nothing for {self.stall_seconds:g} s, so the "
@@ -164,10 +179,25 @@ class ChartRenderer:
                 f"thread is left to end by itself")
         self.emit_warnings(stacklevel=3)
 
+    def start_drawer(self) -> None:
+        """Start the drawing thread and its chart process ahead of the first request (they
+        end after `IDLE_SECONDS` without one). Does nothing with a `draw` of one's own."""
+        backlog = self._backlog
+        with backlog.changed:
+            if backlog.draw is None and not backlog.closed:
+                dropped = self._start_thread()
+                if dropped is not None:
+                    backlog.messages.append(dropped)
+
     def is_drawing(self) -> bool:
         """Whether a drawing thread is alive (it ends once the backlog is empty)."""
         with self._backlog.changed:
             return self._backlog.thread is not None
+
+    def drawer_pid(self) -> int | None:
+        """The process id of the chart process, or None when none runs."""
+        drawer = self._backlog.drawer
+        return getattr(drawer, "pid", None)
 
     def emit_warnings(self, *, stacklevel: int = 2) -> None:
         """Emit, on the calling thread, the warnings collected on the drawing thread."""
@@ -189,6 +219,8 @@ class ChartRenderer:
         try:
             thread.start()
         except RuntimeError as error:  # "can't start new thread": too many threads
+            if not backlog.jobs:
+                return f"the chart drawer could not start ({error})"
             job = backlog.jobs.pop()
             backlog.epochs[job.charts.epoch] -= 1
             if backlog.epochs[job.charts.epoch] <= 0:
@@ -237,14 +269,18 @@ def _draw_jobs(backlog: _Backlog) -> None:
     """The drawing thread: draw and deliver queued jobs; end once none came for
     `IDLE_SECONDS` (so that short epochs reuse one thread), or at `close`."""
     try:
+        if backlog.draw is None and backlog.drawer is None and not backlog.in_process:
+            messages: list[str] = []
+            _drawer(backlog, messages)  # a chart process: its imports run as training goes on
+            with backlog.changed:
+                backlog.messages.extend(messages)
         while True:
             with backlog.changed:
                 if not backlog.jobs and not backlog.closed:
                     backlog.changed.wait_for(lambda: backlog.jobs or backlog.closed,
                                              timeout=IDLE_SECONDS)
                 if not backlog.jobs or backlog.closed:
-                    _end_thread(backlog)  # under the lock: the next job starts a thread
-                    return
+                    break
                 job = backlog.jobs.popleft()
                 backlog.last_progress = time.monotonic()
             try:
@@ -263,42 +299,39 @@ def _draw_jobs(backlog: _Backlog) -> None:
                     backlog.messages.append(f"the chart drawer is moving again (epoch "
                                             f"{job.charts.epoch} done)")
     finally:  # also if the thread dies of something unforeseen: the next job starts another
-        with backlog.changed:
-            if backlog.thread is threading.current_thread():
-                _end_thread(backlog)
+        _end_thread(backlog)
 
 
 def _end_thread(backlog: _Backlog) -> None:
-    """The drawing thread ends (lock held): its figures go with it, and the next job starts a
-    new thread, which makes its own."""
-    backlog.fast = None
-    backlog.thread = None
-    backlog.changed.notify_all()
+    """The drawing thread ends: its chart process and figures go with it, and the next job
+    starts a new thread, which makes its own. The process is closed outside the lock (a
+    bounded wait), once the renderer no longer reaches it."""
+    with backlog.changed:
+        if backlog.thread is not threading.current_thread():
+            return
+        drawer, backlog.drawer = backlog.drawer, None
+        backlog.thread = None
+        backlog.changed.notify_all()
+    if isinstance(drawer, DrawerProcess):
+        drawer.close()
 
 
 def _run(job: _Job, backlog: _Backlog) -> list[str]:
     """Draw the charts of `job` not drawn yet for its epoch and deliver them; return the
     failures as messages."""
-    messages = []
+    messages: list[str] = []
     charts = job.charts
     for name in job.names:
         if name in charts.pngs:
             continue
         try:
-            draw = backlog.draw
-            if draw is None:
-                if backlog.fast is None:
-                    from epoch_eval.charts.fast import FastCharts  # Matplotlib, lazily
-
-                    backlog.fast = FastCharts()
-                draw = backlog.fast.png
-            charts.pngs[name] = draw(name, charts.evaluation, charts.epoch)
+            charts.pngs[name] = _draw(name, charts, backlog, messages)
         except Exception as error:  # a chart must never take training down
             charts.pngs[name] = None
             messages.append(f"could not draw {name} for epoch {charts.epoch} "
                             f"({type(error).__name__}: {error})")
-        if backlog.fast is not None:
-            messages.extend(backlog.fast.take_notes())
+        if backlog.drawer is not None:
+            messages.extend(backlog.drawer.take_notes())
     pngs = {name: png for name in job.names if (png := charts.pngs.get(name)) is not None}
     try:
         job.deliver(pngs)
@@ -306,3 +339,38 @@ def _run(job: _Job, backlog: _Backlog) -> list[str]:
         messages.append(f"delivering the charts of epoch {charts.epoch} failed "
                         f"({type(error).__name__}: {error})")
     return messages
+
+
+def _draw(name: str, charts: _EpochCharts, backlog: _Backlog, messages: list[str]) -> bytes:
+    """One chart's PNG: by `draw` when given, else by the chart process, else (where none can
+    run) by a `FastCharts` on this thread."""
+    if backlog.draw is not None:
+        return backlog.draw(name, charts.evaluation, charts.epoch)
+    drawer = _drawer(backlog, messages)
+    try:
+        return drawer.png(name, charts.evaluation, charts.epoch)
+    except DrawerUnavailable as error:
+        assert isinstance(drawer, DrawerProcess)
+        drawer.close()
+        backlog.drawer, backlog.in_process = None, True
+        messages.append(f"{error}; the charts are drawn in the training process from now on")
+        return _draw(name, charts, backlog, messages)
+
+
+def _drawer(backlog: _Backlog, messages: list[str]) -> DrawerProcess | FastCharts:
+    """The drawing thread's drawer, made on first use: a chart process, or where none could
+    run, a `FastCharts` on this thread. A process that cannot start is said in `messages`."""
+    if backlog.drawer is None and not backlog.in_process:
+        drawer = DrawerProcess(stall_seconds=backlog.stall_seconds)
+        try:
+            drawer.start()
+            backlog.drawer = drawer
+        except DrawerUnavailable as error:
+            backlog.in_process = True
+            messages.append(f"{error}; the charts are drawn in the training process from "
+                            f"now on")
+    if backlog.drawer is None:
+        from epoch_eval.charts.fast import FastCharts  # Matplotlib, lazily
+
+        backlog.drawer = FastCharts()
+    return backlog.drawer

@@ -65,6 +65,7 @@ class TensorBoardLogs(Sink):
                               f"{INSTALL_HINT}") from error
         self.charts = tuple(dict.fromkeys(check_chart_names(
             (charts,) if isinstance(charts, str) else charts)))
+        self.draws_charts = bool(self.charts)
         self.log_dir = Path(log_dir)
         self.per_class = per_class
         self._events: Path | None = None  # the event file, while open
