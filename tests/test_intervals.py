@@ -356,3 +356,55 @@ def test_gain_refusals() -> None:
     plain = evaluate(labels, [0.2, 0.9, 0.4, 0.6])
     with pytest.raises(ValueError, match="has no standard errors"):
         unpaired_gain(plain, plain, "f1")
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["multiclass", "multilabel"]).flatmap(cases))
+def test_held_buckets_give_the_dense_tables_sums_bit_for_bit(case) -> None:
+    """Few rows read their buckets among the held ones (`searchsorted`), many rows from dense
+    tables: the same sums to the last bit, whichever path `evaluate` takes."""
+    from epoch_eval.metrics import intervals as intervals_module
+    from epoch_eval.metrics.influence import (
+        bucket_table,
+        held_buckets,
+        summed_squares,
+        summed_squares_held,
+    )
+
+    captured = {}
+    real = intervals_module._ranking_errors
+
+    def capture(targets, influences):
+        captured.update(targets=targets, influences=influences)
+        return real(targets, influences)
+
+    intervals_module._ranking_errors = capture
+    try:
+        quiet_evaluate(case.y_true, case.y_score, **case.kwargs, confidence=0.95)
+    finally:
+        intervals_module._ranking_errors = real
+    targets, influences = captured["targets"], captured["influences"]
+    defined = np.array([~np.isnan(i.values) for i in influences]).reshape(-1, 2)
+    tables = [(lowest, table * mask) for (lowest, table), mask
+              in zip(map(bucket_table, influences), defined, strict=True)]
+    dense = summed_squares(targets.scores, targets.labels, tables, targets.sample_weight)
+    held = summed_squares_held(targets.scores, targets.labels,
+                               held_buckets(influences, defined), targets.sample_weight)
+    assert np.array_equal(dense, held), (dense, held)
+    assert (dense > 0).any() or not defined.any() or len(targets.labels) < 3
+
+
+def test_many_rows_take_the_dense_tables_and_few_rows_the_held_buckets(monkeypatch) -> None:
+    from epoch_eval.metrics import intervals as intervals_module
+
+    taken: list[str] = []
+    for name in ("summed_squares", "summed_squares_held"):
+        real = getattr(intervals_module, name)
+        monkeypatch.setattr(intervals_module, name,
+                            lambda *a, _real=real, _name=name, **k: (taken.append(_name),
+                                                                    _real(*a, **k))[1])
+    for n in (300, 60_000):
+        labels, scores = multiclass_data(n, classes=10, shift=1.0)
+        quiet_evaluate(labels, scores, confidence=0.95)
+    assert taken == ["summed_squares_held", "summed_squares"]

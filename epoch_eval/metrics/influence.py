@@ -12,6 +12,7 @@ taken over those groups with the sum of their squared weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ THRESHOLD_METRICS: tuple[str, ...] = ("f1", "precision", "recall")
 BUCKET_BITS = 9
 """Mantissa bits of a float32 score kept in its bucket (`BucketTable`): 512 buckets per
 factor of 2 in score."""
+KEY_BITS = 18
+"""`bucket_keys` are below `2**KEY_BITS`."""
 
 
 def _inverse(values: np.ndarray) -> np.ndarray:
@@ -310,6 +313,95 @@ def bucket_table(influence: RankInfluence) -> tuple[int, np.ndarray]:
         nearest_below = np.maximum.accumulate(np.where(filled, np.arange(size), 0))
         table[:, side] = table[nearest_below, side] * influence.scales[side]
     return lowest, table
+
+
+def dense_table_size(influences: Sequence[RankInfluence]) -> int:
+    """The buckets of every class's `bucket_table` together (each spans its lowest to its
+    highest score's bucket), without building them."""
+    size = 0
+    for influence in influences:
+        if len(influence.thresholds):
+            keys = bucket_keys(influence.thresholds[[0, -1]])
+            size += int(keys[0]) - int(keys[1]) + 1
+        else:
+            size += 1
+    return size
+
+
+@dataclass(frozen=True)
+class HeldBuckets:
+    """The buckets of every class that hold a point, with the values `bucket_table` gives
+    them: for few rows, where a class's dense table (every bucket between its lowest and
+    highest score, thousands) costs far more than its points (tens).
+
+    Attributes:
+        keys: `(M,)` increasing: `((class * 2 + side) << KEY_BITS) | bucket`, side 0 for a
+            negative row of the class, 1 for a positive one.
+        values: `(M, 2)` the influences on (AUC, AP) of a row of that bucket and side.
+    """
+
+    keys: np.ndarray
+    values: np.ndarray
+
+
+def held_buckets(influences: Sequence[RankInfluence], masks: np.ndarray) -> HeldBuckets:
+    """Every class's held buckets, each side's values as `bucket_table`'s (same operations,
+    same floats), times the class's mask of defined metrics `(C, 2)`."""
+    keys: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    for k, (influence, mask) in enumerate(zip(influences, masks, strict=True)):
+        points = bucket_keys(influence.thresholds)
+        if len(points) == 0:
+            continue
+        starts = np.r_[0, np.flatnonzero(points[1:] != points[:-1]) + 1]
+        buckets = points[starts].astype(np.int64)
+        sides = ((influence.negative_squares, influence.negative),
+                 (influence.positive_squares, influence.positive))
+        for side, (squares, influences_at) in enumerate(sides):
+            weight = np.add.reduceat(squares, starts)
+            held = weight > 0
+            if not held.any():
+                continue
+            side_values = np.empty((int(held.sum()), 2))
+            for j in range(2):
+                sums = np.add.reduceat(squares * influences_at[:, j], starts)
+                side_values[:, j] = sums[held] / weight[held]
+            side_values = side_values * influence.scales[side] * mask
+            keys.append(((k * 2 + side) << KEY_BITS | buckets[held])[::-1])  # increasing
+            values.append(side_values[::-1])
+    if not keys:
+        return HeldBuckets(np.zeros(0, dtype=np.int64), np.zeros((0, 2)))
+    return HeldBuckets(np.concatenate(keys), np.concatenate(values))
+
+
+def summed_squares_held(scores: np.ndarray, truth: np.ndarray, held: HeldBuckets,
+                        weight: np.ndarray | None, chunk: int = 1 << 15) -> np.ndarray:
+    """`summed_squares` from `HeldBuckets`: each row's bucket is looked up among the held
+    ones (`searchsorted`; a bucket without a point reads the nearest held one below, as the
+    dense tables do), so the result is `summed_squares`' to the last bit."""
+    n, classes = scores.shape
+    total = np.zeros(2)
+    if len(held.keys) == 0:
+        return total
+    class_keys = (np.arange(classes, dtype=np.int64) * 2)[:, None]
+    for start in range(0, n, chunk):
+        keys = bucket_keys(np.ascontiguousarray(scores[start:start + chunk].T))
+        rows = truth[start:start + chunk]
+        group = np.repeat(class_keys, keys.shape[1], axis=1)
+        if rows.ndim == 1:
+            group[rows, np.arange(len(rows))] += 1
+        else:
+            group += rows.T
+        wanted = (group << KEY_BITS) | keys
+        at = np.searchsorted(held.keys, wanted, side="right") - 1
+        np.maximum(at, 0, out=at)
+        found = (held.keys[at] >> KEY_BITS) == group
+        for j in range(2):
+            psi = np.where(found, held.values[at, j], 0.0).sum(axis=0)
+            if weight is not None:
+                psi *= weight[start:start + chunk]
+            total[j] += _dot(psi, psi)
+    return total
 
 
 def summed_squares(scores: np.ndarray, truth: np.ndarray, tables: list[tuple[int, np.ndarray]],

@@ -29,11 +29,14 @@ from epoch_eval.metrics.influence import (
     RankInfluence,
     bucket_table,
     class_variances,
+    dense_table_size,
     effective_rows,
     exact_rank_rows,
+    held_buckets,
     multilabel_gradients,
     single_label_gradients,
     summed_squares,
+    summed_squares_held,
 )
 from epoch_eval.metrics.result import SCALAR_NAMES, Evaluation, frozen_array
 from epoch_eval.metrics.targets import Targets
@@ -244,6 +247,10 @@ def _ranking_errors(targets: Targets,
     defined, counts = _macro(influences)
     if targets.task == "binary":
         total = influences[0].variances
+    elif len(targets.labels) * targets.n_classes < 2 * dense_table_size(influences):
+        # few rows for the buckets their scores span: look each row up among the held ones
+        held = held_buckets(influences, defined)
+        total = summed_squares_held(targets.scores, targets.labels, held, targets.sample_weight)
     else:
         tables = []
         for influence, mask in zip(influences, defined, strict=True):
