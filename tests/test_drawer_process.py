@@ -222,3 +222,17 @@ def test_a_sink_that_draws_has_the_chart_process_started_with_the_renderer(tmp_p
     without = ChartRenderer.for_sinks([HistoryLogs(), Stdout()])
     assert not without.is_drawing() and without.drawer_pid() is None
     without.close()
+
+
+def test_the_charts_follow_the_training_process_matplotlib_settings(evaluation):
+    import matplotlib
+
+    plain = FastCharts().png("roc_curve", evaluation, 1)
+    with matplotlib.rc_context({"axes.facecolor": "#ffe0e0", "font.size": 12}):
+        here = FastCharts().png("roc_curve", evaluation, 1)
+        drawer = DrawerProcess(stall_seconds=60)
+        try:
+            there = drawer.png("roc_curve", evaluation, 1)
+        finally:
+            drawer.close()
+    assert there == here != plain

@@ -17,9 +17,13 @@ while the child draws. Each fault is bounded and named:
 - it never outlives its parent: `close` ends it, it ends when its stdin closes (the parent's
   exit, however it happens), and an `atexit` hook kills any child still running.
 
-The protocol: length-prefixed pickles. Request `(name, epoch, evaluation | None)`, where None
-means "the evaluation of the previous request" (three charts of an epoch send it once). Reply
-`(png | None, exception | None, notes)`.
+The charts follow the training process' Matplotlib settings (`rcParams` changed at run time,
+a style), as they are when the process' first chart is requested.
+
+The protocol: length-prefixed pickles. Request `(name, epoch, evaluation | None, settings |
+None)`, where None means "the evaluation of the previous request" (three charts of an epoch
+send it once) and `settings` are the training process' changed `rcParams` (until the first
+reply). Reply `(png | None, exception | None, notes)`.
 """
 
 from __future__ import annotations
@@ -101,8 +105,9 @@ class DrawerProcess:
                 `ValueError` for an unknown name, ...), re-raised here.
         """
         child = self.start()
-        payload = pickle.dumps((name, epoch, None if evaluation is self._sent else evaluation),
-                               protocol=pickle.HIGHEST_PROTOCOL)
+        settings = _matplotlib_settings() if not self._answered else None
+        payload = pickle.dumps((name, epoch, None if evaluation is self._sent else evaluation,
+                                settings), protocol=pickle.HIGHEST_PROTOCOL)
         deadline = time.monotonic() + self.stall_seconds
         try:
             assert child.stdin is not None and child.stdout is not None
@@ -199,6 +204,27 @@ class DrawerProcess:
                            f"starts a new one") from None
 
 
+def _matplotlib_settings() -> dict[str, Any] | None:
+    """The `rcParams` of the training process that differ from Matplotlib's defaults (the
+    child reads the same `matplotlibrc`; a style set at run time it would not know), or None
+    when Matplotlib is not imported here."""
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is None:
+        return None
+    defaults = matplotlib.rcParamsDefault
+    changed = {}
+    for key, value in matplotlib.rcParams.items():
+        if key.startswith("backend") or key == "interactive":
+            continue
+        try:
+            if value != defaults.get(key):
+                pickle.dumps(value)
+                changed[key] = value
+        except Exception:  # a value that cannot be compared or sent
+            continue
+    return changed
+
+
 def _send(stream: IO[bytes], data: bytes, deadline: float) -> None:
     view = memoryview(data)
     while view:
@@ -288,7 +314,12 @@ def serve(source: IO[bytes] | None = None, sink: IO[bytes] | None = None) -> Non
         header = source.read(_HEADER.size)
         if len(header) < _HEADER.size:
             return
-        name, epoch, sent = pickle.loads(source.read(_HEADER.unpack(header)[0]))
+        name, epoch, sent, settings = pickle.loads(source.read(_HEADER.unpack(header)[0]))
+        if settings:
+            import matplotlib
+
+            with contextlib.suppress(Exception):  # a setting this Matplotlib refuses
+                matplotlib.rcParams.update(settings)
         if sent is not None:
             evaluation = sent
         png, failure = None, None
