@@ -451,7 +451,9 @@ def run_all(args: argparse.Namespace, variants: tuple[str, ...]) -> None:
         for variant in ("epoch_eval", "history_only"):
             long = measure_in_subprocess(variant, args.long, args.batch_size)
             print(f"\n{args.long} epochs with {variant}: {long['files']} files (checked), "
-                  f"training process RSS growth {long['rss_growth_mb']:.1f} MB")
+                  f"training process RSS growth {long['rss_growth_mb']:.1f} MB"
+                  + (f", chart process RSS (peak) {long['chart_process_mb']:.1f} MB"
+                     if variant == "epoch_eval" else ""))
 
 
 def epoch_evaluations(y_val: np.ndarray, epochs: int = 20) -> list:
