@@ -17,6 +17,7 @@ from pathlib import Path
 
 import IPython
 import IPython.display
+import numpy as np
 import pytest
 from chart_evaluations import binary, multiclass, undefined
 from PIL import Image
@@ -25,7 +26,7 @@ from sink_epochs import epochs
 from epoch_eval import EpochResult, Notebook, evaluate
 from epoch_eval.metrics import result as result_module
 from epoch_eval.metrics.result import SCALAR_NAMES
-from epoch_eval.sinks.notebook_html import evaluation_html
+from epoch_eval.sinks.notebook_html import evaluation_html, trend_svg
 from epoch_eval.sinks.rendering import ChartRenderer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,3 +279,15 @@ def test_the_html_view_is_set_from_above_so_metrics_imports_nothing_above_it(mon
          "if m in sys.modules))"], env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
         capture_output=True, text=True, timeout=120, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_long_run_s_lines_are_thinned_keeping_the_last_and_the_best_epoch():
+    values = [0.5 + 0.1 * np.sin(epoch / 7) for epoch in range(1, 1001)]
+    values[499] = 0.9  # the best epoch, 500, falls between kept ones
+    svg = trend_svg("f1", list(enumerate(values, start=1)))
+    points = re.search(r"<polyline points='([^']*)'", svg).group(1).split()
+    assert len(points) <= 110 + 2
+    assert "best 0.9000 at 500" in svg
+    assert points[-1].startswith("214.0,")  # the last epoch, at the right end (220 - 6)
+    best = re.search(r"<circle cx='([\d.]+)' cy='([\d.]+)'", svg).groups()
+    assert ",".join(best) in points

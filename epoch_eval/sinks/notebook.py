@@ -88,6 +88,7 @@ class Notebook(Sink):
         self._fit = 0  # counts fits: a late delivery of an earlier fit is ignored
         self._epochs: list[_Epoch] = []
         self._images: tuple[int, dict[str, str]] | None = None  # the latest charts' epoch, PNGs
+        self._trends = ""  # the metric-vs-epoch lines' HTML, drawn at each epoch
         self._told_no_kernel = False
         self._told_missing: set[str] = set()
 
@@ -127,6 +128,7 @@ class Notebook(Sink):
         values, bands, missing = self._values(result)
         with self._lock:
             self._epochs.append(_Epoch(result.epoch, result.evaluation, values, bands))
+            self._trends = self._trends_html()  # drawn once an epoch, whatever the updates
             self._update()
         self._tell_missing(missing, result)
         if self.charts and result.evaluation.is_defined:
@@ -162,10 +164,8 @@ class Notebook(Sink):
     def _html(self) -> str:
         latest = self._epochs[-1]
         evaluation = latest.evaluation
-        shown = [name for name in self._names
-                 if any(name in item.values for item in self._epochs)]
         values = {name: number(latest.values.get(name, math.nan),
-                               small=name not in EVALUATION_METRICS) for name in shown}
+                               small=name not in EVALUATION_METRICS) for name in self._shown()}
         _, formatted = evaluation_values(evaluation)
         parts = [f"<div class='epoch-eval-notebook' data-epoch='{latest.epoch}' "
                  "style='font:13px sans-serif'>",
@@ -176,12 +176,7 @@ class Notebook(Sink):
         if not evaluation.is_defined:
             parts.append(f"<p>Metrics are nan at epoch {latest.epoch}: "
                          f"{html.escape(evaluation.undefined_reason or '')}</p>")
-        parts.append("<div style='display:flex;flex-wrap:wrap;gap:4px'>" + "".join(
-            trend_svg(name, [(item.epoch, item.values[name]) for item in self._epochs
-                             if name in item.values],
-                      [(item.epoch, *item.bands[name]) for item in self._epochs
-                       if name in item.bands])
-            for name in shown) + "</div>")
+        parts.append(self._trends)
         if self._images is not None:
             epoch, images = self._images
             if epoch != latest.epoch:
@@ -190,6 +185,19 @@ class Notebook(Sink):
                 parts.append(f"<p style='color:#777'>{html.escape(note)}</p>")
             parts.append(chart_images(images, epoch))
         return "".join(parts) + "</div>"
+
+    def _shown(self) -> list[str]:
+        """The names of `metrics` that have had a value in this fit, in order."""
+        return [name for name in self._names
+                if any(name in item.values for item in self._epochs)]
+
+    def _trends_html(self) -> str:
+        return "<div style='display:flex;flex-wrap:wrap;gap:4px'>" + "".join(
+            trend_svg(name, [(item.epoch, item.values[name]) for item in self._epochs
+                             if name in item.values],
+                      [(item.epoch, *item.bands[name]) for item in self._epochs
+                       if name in item.bands])
+            for name in self._shown()) + "</div>"
 
     def _text(self) -> str:
         latest = self._epochs[-1]

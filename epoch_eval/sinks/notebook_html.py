@@ -58,15 +58,18 @@ def trend_svg(name: str, points: Sequence[tuple[int, float]],
               bands: Sequence[tuple[int, float, float]] = (), *, width: int = 220,
               height: int = 110) -> str:
     """A small SVG line of `name` against the epoch, its best epoch circled (the lowest for a
-    loss or churn), its interval as a translucent band where `bands` gives one.
+    loss or churn), its interval as a translucent band where `bands` gives one. Beyond one
+    epoch per 2 pixels the line is thinned to every k-th epoch (the last and the best kept),
+    so its cost stays bounded however long the run.
 
     Args:
         name: the value's name, shown with its latest and best values.
-        points: `(epoch, value)` in epoch order; nan values leave a gap.
+        points: `(epoch, value)` in epoch order; nan values are left out.
         bands: `(epoch, low, high)` where the value has an interval.
     """
     finite = [(e, v) for e, v in points if math.isfinite(v)]
     bands = [(e, lo, hi) for e, lo, hi in bands if math.isfinite(lo) and math.isfinite(hi)]
+    stride = max(1, math.ceil(len(points) / (width // 2)))  # a point per 2 pixels at most
     label = html.escape(name)
     svg = (f"<svg class='epoch-eval-trend' width='{width}' height='{height}' role='img' "
            f"style='font:10px sans-serif'")
@@ -87,6 +90,7 @@ def trend_svg(name: str, points: Sequence[tuple[int, float]],
         return top + (high - value) / (high - low) * (height - top - bottom)
 
     best = (min if lower_is_better(name) else max)(finite, key=lambda pair: pair[1])
+    finite, bands = _thin(finite, stride, best), _thin(bands, stride)
     latest = points[-1][1]
     caption = (f"{label} {number(latest, small=True)} (best {number(best[1], small=True)} at "
                f"{best[0]})")
@@ -108,6 +112,14 @@ def trend_svg(name: str, points: Sequence[tuple[int, float]],
         f"</text>{band}<polyline points='{line}' fill='none' stroke='#1f77b4' "
         f"stroke-width='1.5'/><circle cx='{x(best[0]):.1f}' cy='{y(best[1]):.1f}' r='3.5' "
         f"fill='#d62728'/></svg>")
+
+
+def _thin(items: list, stride: int, keep: object = None) -> list:
+    """Every `stride`-th item, the last one and `keep`, in order (all of them at stride 1)."""
+    if stride == 1:
+        return items
+    return [item for index, item in enumerate(items)
+            if index % stride == 0 or index == len(items) - 1 or item == keep]
 
 
 def chart_images(images: Mapping[str, str], epoch: int | None = None) -> str:
