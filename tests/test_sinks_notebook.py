@@ -291,3 +291,20 @@ def test_a_long_run_s_lines_are_thinned_keeping_the_last_and_the_best_epoch():
     assert points[-1].startswith("214.0,")  # the last epoch, at the right end (220 - 6)
     best = re.search(r"<circle cx='([\d.]+)' cy='([\d.]+)'", svg).groups()
     assert ",".join(best) in points
+
+
+def test_in_a_fit_the_last_view_shows_the_last_epoch_and_its_charts(kernel, digits):
+    from conftest import mlp
+
+    from epoch_eval import EpochEvaluator
+
+    x_train, y_train, x_val, y_val = digits
+    model = mlp(64, 10)
+    model.fit(x_train, y_train, epochs=3, batch_size=128, verbose=0,
+              validation_data=(x_val, y_val),
+              callbacks=[EpochEvaluator((x_val, y_val), sinks=[Notebook()])])
+    assert len(kernel) == 1
+    cells = table(kernel[0].html)
+    assert cells["epoch"] == "3" and "val_loss" in cells
+    assert {epoch for epoch, _ in images(kernel[0].html).values()} == {"3"}
+    assert kernel[0].threads[-1] is threading.current_thread()  # sent while fit runs
