@@ -1,5 +1,6 @@
 """`Notebook` in a real notebook: nbclient runs cells in a real IPython kernel (this
-interpreter, this checkout) and saves what a frontend would keep, as Jupyter does."""
+interpreter, this checkout) and saves what a frontend would keep (streams merged, as Jupyter
+saves them); Keras prints a line an epoch beside the view."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def fit(epochs):
                               keras.layers.Dense(10, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy")
     evaluator = EpochEvaluator((x_val, y_val), sinks=[Notebook()])
-    model.fit(x_train, y_train, epochs=epochs, batch_size=64, verbose=0,
+    model.fit(x_train, y_train, epochs=epochs, batch_size=64, verbose=2,  # a line an epoch
               validation_data=(x_val, y_val), callbacks=[evaluator])
     return evaluator
 """
@@ -72,7 +73,7 @@ def executed(tmp_path_factory) -> list:
     os.environ.update(environ)
     try:
         nbclient.NotebookClient(notebook, kernel_name="epoch_eval_test", timeout=300,
-                                startup_timeout=120,
+                                startup_timeout=120, coalesce_streams=True,  # as Jupyter saves
                                 resources={"metadata": {"path": str(home)}}).execute()
     finally:
         for key, value in saved.items():
@@ -91,10 +92,13 @@ def views(cell) -> list[dict]:
 
 def test_one_output_per_fit_whatever_the_epoch_count(executed):
     three, eight = executed[1], executed[2]
-    assert [output.output_type for output in three.outputs if output.output_type != "stream"] \
-        == ["display_data"]
     assert len(views(three)) == len(views(eight)) == 1
     assert len(three.outputs) == len(eight.outputs)
+    for cell, epochs in ((three, 3), (eight, 8)):  # the view first, then Keras' epoch lines
+        assert cell.outputs[0].output_type == "display_data"
+        printed = "".join(output.text for output in cell.outputs if output.get("name") == "stdout")
+        assert re.findall(r"^Epoch (\d+)/", printed, re.MULTILINE) == [
+            str(epoch) for epoch in range(1, epochs + 1)]
 
 
 @pytest.mark.parametrize("cell, epochs", [(1, 3), (2, 8)])
