@@ -155,10 +155,11 @@ class Notebook(Sink):
                 self._update()
 
     def _update(self) -> None:
-        """Replace the view's content (lock held). Its display message carries the running
-        cell as parent: from the training thread that is the cell of `fit`; from the drawing
-        thread, started by that `fit`, IPython's kernels route it to that cell too (and an
-        update can only change the view, never add an output elsewhere)."""
+        """Replace the view's content (lock held). The message goes to the cell of `fit`: from
+        the training thread, that is the running cell; from the drawing thread, ipykernel 7
+        uses the latest cell (the one running `fit`, since a kernel runs one cell at a time)
+        and 6.x the cell that started the thread (the same). An update never adds an output:
+        one that arrives after the cell ended changes the view or nothing."""
         self._handle.update(_bundle(self._html(), self._text()), raw=True)
 
     def _html(self) -> str:
