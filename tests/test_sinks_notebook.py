@@ -308,3 +308,21 @@ def test_in_a_fit_the_last_view_shows_the_last_epoch_and_its_charts(kernel, digi
     assert cells["epoch"] == "3" and "val_loss" in cells
     assert {epoch for epoch, _ in images(kernel[0].html).values()} == {"3"}
     assert kernel[0].threads[-1] is threading.current_thread()  # sent while fit runs
+
+
+def test_a_view_that_cannot_be_updated_warns_once_and_training_goes_on(kernel):
+    sink = Notebook(charts=("roc_curve",))
+    sink.open()
+
+    def gone(bundle, raw=False):  # as when the kernel's channel is closed
+        raise OSError("socket closed")
+
+    kernel[0].update = gone
+    with pytest.warns(RuntimeWarning, match=r"could not update its view \(OSError: socket"):
+        sink.write(epochs("binary", 1)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for result in epochs("binary", 3)[1:]:
+            sink.write(result)
+        sink.close()
+    assert len(kernel[0].bundles) == 1  # the placeholder only

@@ -90,6 +90,7 @@ class Notebook(Sink):
         self._images: tuple[int, dict[str, str]] | None = None  # the latest charts' epoch, PNGs
         self._trends = ""  # the metric-vs-epoch lines' HTML, drawn at each epoch
         self._told_no_kernel = False
+        self._failure: str | None = None  # why the view stopped, until told on this thread
         self._told_missing: set[str] = set()
 
     def open(self) -> None:
@@ -98,7 +99,7 @@ class Notebook(Sink):
             self._fit += 1
             self._epochs, self._images, self._handle = [], None, None
             self._told_missing = set()
-            self._live = False
+            self._live, self._failure = False, None
         if not _in_kernel():
             if not self._told_no_kernel:
                 self._told_no_kernel = True
@@ -124,14 +125,16 @@ class Notebook(Sink):
     def write(self, result: EpochResult) -> None:
         """Add the epoch, update the view, and ask for its charts (they update it again)."""
         if self._handle is None:
+            self._tell_failure()
             return
         values, bands, missing = self._values(result)
         with self._lock:
             self._epochs.append(_Epoch(result.epoch, result.evaluation, values, bands))
             self._trends = self._trends_html()  # drawn once an epoch, whatever the updates
             self._update()
+        self._tell_failure()
         self._tell_missing(missing, result)
-        if self.charts and result.evaluation.is_defined:
+        if self.charts and result.evaluation.is_defined and self._handle is not None:
             fit, epoch = self._fit, result.epoch
             result.charts.request(self.charts, lambda pngs: self._receive(fit, epoch, pngs))
 
@@ -142,6 +145,7 @@ class Notebook(Sink):
             self._live = False
             if self._handle is not None and self._epochs:
                 self._update()
+        self._tell_failure()
 
     # -- the view -------------------------------------------------------------------------
     def _receive(self, fit: int, epoch: int, pngs: dict[str, bytes]) -> None:
@@ -160,7 +164,11 @@ class Notebook(Sink):
         uses the latest cell (the one running `fit`, since a kernel runs one cell at a time)
         and 6.x the cell that started the thread (the same). An update never adds an output:
         one that arrives after the cell ended changes the view or nothing."""
-        self._handle.update(_bundle(self._html(), self._text()), raw=True)
+        try:
+            self._handle.update(_bundle(self._html(), self._text()), raw=True)
+        except Exception as error:  # the kernel's channel is gone, say: stop, training goes on
+            self._handle, self._live = None, False
+            self._failure = f"{type(error).__name__}: {error}"
 
     def _html(self) -> str:
         latest = self._epochs[-1]
@@ -230,6 +238,15 @@ class Notebook(Sink):
                 values[name] = math.nan
                 missing.append(name)
         return values, bands, missing
+
+    def _tell_failure(self) -> None:
+        """Warn, on the training thread, that the view could not be updated (once)."""
+        with self._lock:
+            failure, self._failure = self._failure, None
+        if failure is not None:
+            warnings.warn(f"epoch_eval: Notebook could not update its view ({failure}); it "
+                          "stops updating in this fit, training goes on.", RuntimeWarning,
+                          stacklevel=3)
 
     def _tell_missing(self, missing: list[str], result: EpochResult) -> None:
         new = [name for name in missing if name not in self._told_missing]
