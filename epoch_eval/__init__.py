@@ -16,6 +16,7 @@ from epoch_eval.metrics import (
     RocCurve,
     evaluate,
 )
+from epoch_eval.metrics.result import set_html_view
 
 if TYPE_CHECKING:
     from epoch_eval.callback.early_stopping import EarlyStopping
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from epoch_eval.sinks.history_logs import HistoryLogs
     from epoch_eval.sinks.html_report import HtmlReport
     from epoch_eval.sinks.json_lines import JsonLines, read_jsonl
+    from epoch_eval.sinks.notebook import Notebook
     from epoch_eval.sinks.png_folder import PngFolder
     from epoch_eval.sinks.stdout import Stdout
     from epoch_eval.sinks.tensorboard_logs import TensorBoardLogs
@@ -41,6 +43,7 @@ _LAZY = {
     "HtmlReport": "epoch_eval.sinks.html_report",
     "JsonLines": "epoch_eval.sinks.json_lines",
     "read_jsonl": "epoch_eval.sinks.json_lines",
+    "Notebook": "epoch_eval.sinks.notebook",
     "PngFolder": "epoch_eval.sinks.png_folder",
     "Stdout": "epoch_eval.sinks.stdout",
     "Tally": "epoch_eval.callback.tally",
@@ -56,6 +59,7 @@ __all__ = [
     "HistoryLogs",
     "HtmlReport",
     "JsonLines",
+    "Notebook",
     "PerClassMetrics",
     "PngFolder",
     "PrecisionRecallCurve",
@@ -68,6 +72,18 @@ __all__ = [
     "read_jsonl",
     "shard",
 ]
+
+
+def _evaluation_html(evaluation: Evaluation) -> str:
+    """`Evaluation._repr_html_`: the HTML view of the sinks' layer, imported on first use
+    (it draws charts with Matplotlib). Wired here, at the top, so that `metrics` imports
+    nothing above it."""
+    from epoch_eval.sinks.notebook_html import evaluation_html
+
+    return evaluation_html(evaluation)
+
+
+set_html_view(_evaluation_html)
 
 
 def __getattr__(name: str) -> Any:

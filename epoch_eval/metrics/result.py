@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -11,6 +11,19 @@ import numpy as np
 Task = Literal["binary", "multiclass", "multilabel"]
 
 SCALAR_NAMES: tuple[str, ...] = ("f1", "precision", "recall", "accuracy", "roc_auc", "pr_auc")
+
+_html_view: Callable[[Evaluation], str] | None = None
+
+
+def set_html_view(view: Callable[[Evaluation], str] | None) -> None:
+    """Set the function behind `Evaluation._repr_html_` (None: no HTML view).
+
+    The view draws charts, which this module, at the bottom of the layers, must not import:
+    the package's top (`epoch_eval/__init__.py`, which runs before any of its modules) sets it
+    to `epoch_eval.sinks.notebook_html.evaluation_html`, loaded on first use.
+    """
+    global _html_view
+    _html_view = view
 
 
 def frozen_array(values: np.ndarray) -> np.ndarray:
@@ -204,6 +217,12 @@ class Evaluation:
         return tuple(ConfusedPair(self.class_names[i // n], self.class_names[i % n],
                                   float(off.flat[i]), float(off.flat[i] / support[i // n]))
                      for i in (int(index) for index in top))
+
+    def _repr_html_(self) -> str | None:
+        """The evaluation as HTML, for Jupyter: its values in a table and its charts as inline
+        PNGs, so that an evaluation left last in a cell renders. The view comes from a layer
+        above this one (see `set_html_view`); without one, None, and Jupyter shows the repr."""
+        return None if _html_view is None else _html_view(self)
 
     def scalars(self) -> dict[str, float]:
         """The headline metrics as plain Python floats, keyed by their names."""

@@ -1,13 +1,15 @@
 """Where each evaluated epoch goes: Keras logs, a folder of PNG charts, standard output,
-TensorBoard, an HTML page, a JSON Lines file.
+TensorBoard, an HTML page, a JSON Lines file, a notebook.
 
-Nothing here imports Keras or TensorFlow; `PngFolder` brings in Matplotlib.
+Nothing here imports Keras or TensorFlow; `PngFolder` brings in Matplotlib; `Notebook` needs
+IPython when it is constructed, not when it is imported.
 """
 
 from epoch_eval.sinks.base import ChartRequests, DeliverCharts, DrawNow, EpochResult, Sink
 from epoch_eval.sinks.history_logs import HistoryLogs
 from epoch_eval.sinks.html_report import HtmlReport
 from epoch_eval.sinks.json_lines import JsonLines, read_jsonl
+from epoch_eval.sinks.notebook import Notebook
 from epoch_eval.sinks.png_folder import PngFolder
 from epoch_eval.sinks.stdout import Stdout
 from epoch_eval.sinks.tensorboard_logs import TensorBoardLogs
@@ -20,6 +22,7 @@ __all__ = [
     "HistoryLogs",
     "HtmlReport",
     "JsonLines",
+    "Notebook",
     "PngFolder",
     "Sink",
     "Stdout",
