@@ -24,8 +24,7 @@ def test_fit_feeds_tensorboard_html_and_jsonl_the_same_epochs(digits, tmp_path, 
     sinks = [HistoryLogs(), TensorBoardLogs(tmp_path / "logs"),
              HtmlReport(tmp_path / "report.html"), JsonLines(tmp_path / "run.jsonl")]
     # listed after the evaluator, it logs `learning_rate` after the sinks ran (and halves it)
-    plateau = keras.callbacks.ReduceLROnPlateau("val_f1", mode="max", factor=0.5, patience=0,
-                                                min_delta=1.0)
+    plateau = keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=1.0)
     history = model.fit(x_train, y_train, epochs=4, verbose=0,
                         callbacks=[EpochEvaluator((x_val, y_val), sinks=sinks, every=every),
                                    plateau])
