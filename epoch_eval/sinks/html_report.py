@@ -49,15 +49,15 @@ class _Epoch:
     live_logs: Mapping[str, Any]  # Keras' dict, to which later callbacks may still add keys
     ours: frozenset[str]  # keys of `live_logs` that are not Keras' (epoch_eval's sinks' keys)
     keras: dict[str, float] = field(default_factory=dict)
-    json: str | None = None  # this epoch's part of the page's data
+    json: bytes | None = None  # this epoch's part of the page's data, UTF-8
     points: dict[str, _Point | None] = field(default_factory=dict)
 
-    def encoded(self) -> str:
+    def encoded(self) -> bytes:
         """This epoch's data as JSON safe inside an inline script, encoded once."""
         if self.json is None:
             # "</" cannot end the inline script early once escaped as "<\/".
-            self.json = json.dumps(_epoch_data(self), allow_nan=False,
-                                   separators=(",", ":")).replace("</", "<\\/")
+            text = json.dumps(_epoch_data(self), allow_nan=False, separators=(",", ":"))
+            self.json = text.replace("</", "<\\/").encode("ascii")
         return self.json
 
     def trend_point(self, name: str) -> _Point | None:
@@ -165,23 +165,32 @@ class HtmlReport(Sink):
     def _rewrite(self) -> None:
         """Write the page to a temporary file beside `path`, then rename it over `path`."""
         page = render_page(self.title, [self._epochs[k] for k in sorted(self._epochs)])
-        write_atomically(self.path, page.encode("utf-8"))
+        write_atomically(self.path, page)
 
 
-def render_page(title: str, epochs: Sequence[_Epoch]) -> str:
-    """The whole HTML document for `epochs` (sorted by epoch): a join of each epoch's parts,
-    serialised once, and of the metric-vs-epoch charts."""
-    payload = '{"epochs":[' + ",".join(item.encoded() for item in epochs) + "]}"
+_PAYLOAD = "\0payload\0"  # where the epochs' data goes in the formatted page
+
+
+def render_page(title: str, epochs: Sequence[_Epoch]) -> bytes:
+    """The whole HTML document for `epochs` (sorted by epoch), UTF-8: one join of each epoch's
+    data, serialised once, and of the page around it (a single copy of the page's bytes)."""
     last = epochs[-1].evaluation if epochs else None
-    return PAGE.format(
+    head, _, tail = PAGE.format(
         title=html.escape(title),
         settings=_settings_html(last, len(epochs)),
         trends="".join(_trend_svg(name, epochs) for name in _trend_names(epochs)),
         max_index=max(len(epochs) - 1, 0),
-        payload=payload,
+        payload=_PAYLOAD,
         script=SCRIPT,
         style=STYLE,
-    )
+    ).rpartition(_PAYLOAD)  # the last: only the script comes after it
+    chunks = [(head + '{"epochs":[').encode("utf-8")]
+    for index, item in enumerate(epochs):
+        if index:
+            chunks.append(b",")
+        chunks.append(item.encoded())
+    chunks.append(("]}" + tail).encode("utf-8"))
+    return b"".join(chunks)
 
 
 def _is_number(value: object) -> bool:
