@@ -387,9 +387,9 @@ def test_keras_logs_get_lines_and_a_learning_rate_logged_later_joins_them(tmp_pa
         logs["learning_rate"] = 0.1 / result.epoch  # as ReduceLROnPlateau after the evaluator
     figures = trend_figures(path)
     assert "val_f1 (Keras)" not in figures and "f1" in figures
-    assert figures["loss (Keras)"].get("aria-label") == "loss (Keras): best 0.4000 at epoch 2"
+    assert figures["loss (Keras)"].get("aria-label") == "loss (Keras): best 0.4 at epoch 2"
     assert figures["accuracy (Keras)"].get("aria-label") == (
-        "accuracy (Keras): best 0.6000 at epoch 2")
+        "accuracy (Keras): best 0.6 at epoch 2")
     assert xy(figures["loss (Keras)"].find("polyline").get("points")) == [(1, -0.9), (2, -0.4)]
     assert xy(figures["learning_rate (Keras)"].find("polyline").get("points")) == [(1, -0.1)]
     assert page_data(path)["epochs"][1]["logs"] == {"loss": "0.4", "accuracy": "0.6"}
@@ -398,7 +398,7 @@ def test_keras_logs_get_lines_and_a_learning_rate_logged_later_joins_them(tmp_pa
     assert xy(figures["learning_rate (Keras)"].find("polyline").get("points")) == [
         (1, -0.1), (2, -0.05)]
     assert figures["learning_rate (Keras)"].get("aria-label") == (
-        "learning_rate (Keras): 0.0500 at epoch 2")  # the latest, no "best"
+        "learning_rate (Keras): 0.05 at epoch 2")  # the latest, no "best"
     assert page_data(path)["epochs"][1]["logs"]["learning_rate"] == "0.05"
 
 

@@ -201,6 +201,11 @@ def _number(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.4f}"
 
 
+def _keras_number(value: float) -> str:
+    """Keras' values, whose scale is anything (a loss of 1,500, a learning rate of 1e-5)."""
+    return f"{value:.4g}"
+
+
 def _interval(low: float, high: float) -> str:
     return f"[{_number(low)}, {_number(high)}]"
 
@@ -264,7 +269,7 @@ def _epoch_data(item: _Epoch) -> dict[str, Any]:
                   and evaluation.confidence is not None else None)
     pairs = [[pair.true, pair.predicted, f"{pair.count:g}", f"{pair.rate:.1%}"]
              for pair in evaluation.confused_pairs(10)]
-    logs = {key: f"{value:.4g}" for key, value in item.keras.items()}
+    logs = {key: _keras_number(value) for key, value in item.keras.items()}
     return {"epoch": item.epoch, "scalars": scalars, "rows": rows, "pairs": pairs,
             "undefined": evaluation.undefined_reason, "confidence": confidence,
             "logs": logs, "charts": chart_data(evaluation)}
@@ -301,21 +306,27 @@ def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: in
     high = max(max(point.high for point in present), max(values))
     if high - low < 1e-9 * max(1.0, abs(high)):
         low, high = low - 0.05 * max(1.0, abs(low)), high + 0.05 * max(1.0, abs(high))
+    high_tick, low_tick = _tick(high), _tick(low)
+    left = max(left, 8 + 6 * max(len(high_tick), len(low_tick)))  # 10-px digits fit
     first, last = epochs[0].epoch, epochs[-1].epoch
     x_scale = (width - left - right) / max(last - first, 1)
     y_scale = (height - top - bottom) / (high - low)
     place = (f"matrix({x_scale:.6g} 0 0 {y_scale:.6g} {left - first * x_scale:.6g} "
              f"{top + high * y_scale:.6g})")
     base = name.removesuffix(KERAS_SUFFIX)
+    number = _number if base == name else _keras_number
     if base == "lr" or base.startswith("learning_rate"):  # no best learning rate: the latest
         best = present[-1]
-        label = f"{label_name}: {_number(best.value)} at epoch {best.epoch}"
+        label = f"{label_name}: {number(best.value)} at epoch {best.epoch}"
     else:
         lower = any(word in base for word in _LOWER_IS_BETTER)
         best = present[values.index((min if lower else max)(values))]
-        label = f"{label_name}: best {_number(best.value)} at epoch {best.epoch}"
+        label = f"{label_name}: best {number(best.value)} at epoch {best.epoch}"
     best_x = left + (best.epoch - first) * x_scale
     best_y = top + (high - best.value) * y_scale
+    # a long label (a Keras name, a small learning rate) is squeezed into the chart's width
+    fit = (f" textLength='{width - 8}' lengthAdjust='spacingAndGlyphs'"
+           if len(html.unescape(label)) > 44 else "")
     line = " ".join([point.line for point in present])
     band = ""
     if any(point.top for point in present):
@@ -327,12 +338,12 @@ def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: in
                 f"<title>{label_name}: {confidence}interval</title></polygon>")
     return (
         f"<figure class='trend'><svg width='{width}' height='{height}' role='img' "
-        f"aria-label='{label}'><text x='{left}' y='14' class='label'>{label}</text>"
+        f"aria-label='{label}'><text x='4' y='14' class='label'{fit}>{label}</text>"
         f"<line x1='{left}' y1='{height - bottom}' x2='{width - right}' y2='{height - bottom}' "
         f"class='axis'/><line x1='{left}' y1='{top}' x2='{left}' y2='{height - bottom}' "
         f"class='axis'/><text x='{left - 4}' y='{top + 4}' class='tick' text-anchor='end'>"
-        f"{_tick(high)}</text><text x='{left - 4}' y='{height - bottom}' class='tick' "
-        f"text-anchor='end'>{_tick(low)}</text><text x='{left}' y='{height - 6}' class='tick'>"
+        f"{high_tick}</text><text x='{left - 4}' y='{height - bottom}' class='tick' "
+        f"text-anchor='end'>{low_tick}</text><text x='{left}' y='{height - 6}' class='tick'>"
         f"{first}</text><text x='{width - right}' y='{height - 6}' class='tick' "
         f"text-anchor='end'>epoch {last}</text>{band}<polyline points='{line}' class='series' "
         f"transform='{place}'/><circle cx='{best_x:.1f}' cy='{best_y:.1f}' r='5' class='best'>"
@@ -342,7 +353,7 @@ def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: in
 
 def _tick(value: float) -> str:
     """An axis end: 2 decimals for values of the unit range, whole numbers from 100, and
-    3 significant digits below 0.01 (a learning rate)."""
+    2 significant digits below 0.01 (a learning rate), short enough for the margin."""
     if abs(value) >= 100:
         return f"{value:,.0f}"
-    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.3g}"
+    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2g}"
