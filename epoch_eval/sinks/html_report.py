@@ -171,9 +171,10 @@ class HtmlReport(Sink):
 _PAYLOAD = "\0payload\0"  # where the epochs' data goes in the formatted page
 
 
-def render_page(title: str, epochs: Sequence[_Epoch]) -> bytes:
-    """The whole HTML document for `epochs` (sorted by epoch), UTF-8: one join of each epoch's
-    data, serialised once, and of the page around it (a single copy of the page's bytes)."""
+def render_page(title: str, epochs: Sequence[_Epoch]) -> list[bytes]:
+    """The whole HTML document for `epochs` (sorted by epoch), UTF-8, as parts to write one
+    after the other: each epoch's data, serialised once and kept, and the page around it (so
+    the page is never copied whole)."""
     last = epochs[-1].evaluation if epochs else None
     head, _, tail = PAGE.format(
         title=html.escape(title),
@@ -190,7 +191,7 @@ def render_page(title: str, epochs: Sequence[_Epoch]) -> bytes:
             chunks.append(b",")
         chunks.append(item.encoded())
     chunks.append(("]}" + tail).encode("utf-8"))
-    return b"".join(chunks)
+    return chunks
 
 
 def _is_number(value: object) -> bool:
