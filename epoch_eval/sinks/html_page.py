@@ -176,11 +176,12 @@ function drawMatrix(chart, epoch) {
   const size = Math.max(8, Math.min(48, Math.floor(420 / n)));
   const longest = Math.max(...chart.names.map((name) => name.length));
   const margin = Math.min(170, 12 + 6.5 * longest);
-  const width = margin + n * size + 90, height = 40 + n * size + margin + 10;
+  const notes = chart.note ? chart.note.split("; ") : [];  // one line per clause
+  const top = 28 + 12 * notes.length, tick = Math.max(7, Math.min(11, size * 0.7));
+  const width = margin + n * size + 90, height = top + n * size + margin + 10;
   const svg = chartSvg("confusion_matrix", epoch, width, height);
   el("text", {x: margin, y: 16, class: "title"}, svg, "Confusion matrix, epoch " + epoch);
-  if (chart.note) el("text", {x: margin, y: 30, class: "note"}, svg, chart.note);
-  const top = 40, tick = Math.max(7, Math.min(11, size * 0.7));
+  notes.forEach((line, k) => el("text", {x: 4, y: 30 + 12 * k, class: "note"}, svg, line));
   chart.names.forEach((name, i) => {
     el("text", {x: margin - 4, y: top + (i + 0.5) * size, "text-anchor": "end",
                 "dominant-baseline": "middle", "font-size": tick}, svg, name);
@@ -217,7 +218,7 @@ function drawCurves(name, chart, epoch) {
   const side = 320, x0 = 48, y0 = 28, legendX = x0 + side + 16;
   const entries = chart.averages.length + chart.curves.length + (chart.others ? 1 : 0) +
                   (chart.chance ? 1 : 0) + (chart.skipped.length ? 1 : 0);
-  const width = legendX + 250, height = Math.max(y0 + side + 44, y0 + 18 * entries + 10);
+  const width = legendX + 310, height = Math.max(y0 + side + 44, y0 + 18 * entries + 10);
   const svg = chartSvg(name, epoch, width, height);
   el("text", {x: x0, y: 16, class: "title"}, svg, titles[name] + ", epoch " + epoch);
   const px = (v) => x0 + v / 1000 * side, py = (v) => y0 + side - v / 1000 * side;
@@ -268,7 +269,7 @@ function drawCurves(name, chart, epoch) {
   if (chart.others)
     legend(chart.others.count + " other " + chart.noun + (chart.noun === "class" ? "es" : "s") +
            " (" + metric + " " + chart.others.low.toFixed(3) + "\u2013" +
-           chart.others.high.toFixed(3) + "), not drawn here", null);
+           chart.others.high.toFixed(3) + "), not drawn", null);
   if (chart.chance)
     legend("Chance level (" + metric + " = " + (roc ? 0.5 : chart.chance[1]).toFixed(3) + ")",
            {stroke: "#000", "stroke-dasharray": "5 4", opacity: 0.6});
