@@ -410,3 +410,23 @@ def test_trend_ticks_follow_values_beyond_the_unit_range(tmp_path):
     svg = trend_figures(tmp_path / "report.html")["loss (Keras)"]
     ticks = [text.text for text in svg.findall("text[@class='tick']")]
     assert ticks[:2] == ["1,500", "750"]  # not "1500.00"
+
+
+def test_kept_trend_points_follow_replaced_and_late_epochs(tmp_path):
+    """The metric-vs-epoch points are kept between rewrites; an epoch written again (a later
+    run's, as `python -m epoch_eval.report` may meet) or out of order gives the page a fresh
+    sink writes from the final epochs."""
+    one, two, three = epochs("multiclass", 3)
+    other_two = type(two)(2, epochs("multiclass", 5)[4].evaluation, {})  # another seed
+    sink = HtmlReport(tmp_path / "kept.html")
+    sink.open()
+    for result in (one, three, two, other_two):
+        sink.write(result)
+    sink.close()
+    write_run(tmp_path / "fresh.html", [one, other_two, three])
+    kept, fresh = trend_figures(tmp_path / "kept.html"), trend_figures(tmp_path / "fresh.html")
+    assert kept.keys() == fresh.keys()
+    for name in kept:
+        assert ElementTree.tostring(kept[name]) == ElementTree.tostring(fresh[name]), name
+    f1 = [-y for _, y in xy(kept["f1"].find("polyline").get("points"))]
+    assert f1 == pytest.approx([r.evaluation.f1 for r in (one, other_two, three)], rel=1e-5)

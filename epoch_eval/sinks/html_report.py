@@ -95,6 +95,45 @@ class _Epoch:
         return changed
 
 
+class _TrendPoints:
+    """Each metric-vs-epoch chart's points, kept in epoch order and extended as epochs come:
+    an epoch added after the others costs one point a chart, not a pass over every epoch."""
+
+    def __init__(self) -> None:
+        self._epochs: list[_Epoch] = []
+        self._points: dict[str, list[_Point]] = {}
+
+    def update(self, epochs: Sequence[_Epoch]) -> None:
+        """Follow `epochs` (sorted): extend the kept points, or start over when an epoch was
+        replaced or inserted before the last."""
+        kept = len(self._epochs)
+        if kept > len(epochs) or any(a is not b for a, b in zip(self._epochs, epochs[:kept],
+                                                                strict=True)):
+            self._epochs, self._points, kept = [], {}, 0
+        for item in epochs[kept:]:
+            for name, points in self._points.items():
+                if (point := item.trend_point(name)) is not None:
+                    points.append(point)
+        self._epochs = list(epochs)
+
+    def forget(self, item: _Epoch) -> None:
+        """Drop `item`'s points (its values changed); `update` adds them again."""
+        if self._epochs and self._epochs[-1] is item:
+            self._epochs.pop()
+            for points in self._points.values():
+                if points and points[-1].epoch == item.epoch:
+                    points.pop()
+        else:
+            self._epochs, self._points = [], {}
+
+    def of(self, name: str) -> list[_Point]:
+        """The points of chart `name`, in epoch order (epochs without a value left out)."""
+        if name not in self._points:
+            self._points[name] = [point for item in self._epochs
+                                  if (point := item.trend_point(name)) is not None]
+        return self._points[name]
+
+
 class HtmlReport(Sink):
     """Keep one HTML file that shows every evaluated epoch, rewritten after each epoch.
 
@@ -123,6 +162,7 @@ class HtmlReport(Sink):
         self.title = title
         self._epochs: dict[int, _Epoch] = {}
         self._latest: _Epoch | None = None
+        self._trends = _TrendPoints()
         self._lock = threading.Lock()
 
     def output_files(self) -> tuple[str, ...]:
@@ -144,6 +184,7 @@ class HtmlReport(Sink):
         with self._lock:
             self._epochs = {}
             self._latest = None
+            self._trends = _TrendPoints()
 
     def write(self, result: EpochResult) -> None:
         """Add the epoch and rewrite the page."""
@@ -151,8 +192,8 @@ class HtmlReport(Sink):
         ours = frozenset(key for key in result.logs if key not in keras)
         item = _Epoch(result.epoch, result.evaluation, result.logs, ours, keras)
         with self._lock:
-            if self._latest is not None:
-                self._latest.refresh_logs()
+            if self._latest is not None and self._latest.refresh_logs():
+                self._trends.forget(self._latest)
             self._epochs[result.epoch] = self._latest = item
             self._rewrite()
 
@@ -160,26 +201,33 @@ class HtmlReport(Sink):
         """Rewrite the page if the latest epoch's Keras logs gained keys since it was written."""
         with self._lock:
             if self._latest is not None and self._latest.refresh_logs():
+                self._trends.forget(self._latest)
                 self._rewrite()
 
     def _rewrite(self) -> None:
         """Write the page to a temporary file beside `path`, then rename it over `path`."""
-        page = render_page(self.title, [self._epochs[k] for k in sorted(self._epochs)])
-        write_atomically(self.path, page)
+        epochs = [self._epochs[k] for k in sorted(self._epochs)]
+        self._trends.update(epochs)
+        write_atomically(self.path, render_page(self.title, epochs, self._trends))
 
 
 _PAYLOAD = "\0payload\0"  # where the epochs' data goes in the formatted page
 
 
-def render_page(title: str, epochs: Sequence[_Epoch]) -> list[bytes]:
+def render_page(title: str, epochs: Sequence[_Epoch],
+                trends: _TrendPoints | None = None) -> list[bytes]:
     """The whole HTML document for `epochs` (sorted by epoch), UTF-8, as parts to write one
     after the other: each epoch's data, serialised once and kept, and the page around it (so
-    the page is never copied whole)."""
+    the page is never copied whole). `trends`: the kept points, up to date with `epochs`."""
+    if trends is None:
+        trends = _TrendPoints()
+        trends.update(epochs)
     last = epochs[-1].evaluation if epochs else None
     head, _, tail = PAGE.format(
         title=html.escape(title),
         settings=_settings_html(last, len(epochs)),
-        trends="".join(_trend_svg(name, epochs) for name in _trend_names(epochs)),
+        trends="".join(_trend_svg(name, epochs, trends.of(name))
+                       for name in _trend_names(epochs)),
         max_index=max(len(epochs) - 1, 0),
         payload=_PAYLOAD,
         script=SCRIPT,
@@ -287,7 +335,8 @@ def _settings_html(evaluation: Evaluation | None, count: int) -> str:
         f"<dt>{key}</dt><dd>{html.escape(value)}</dd>" for key, value in items) + "</dl>"
 
 
-def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: int = 150) -> str:
+def _trend_svg(name: str, epochs: Sequence[_Epoch], present: Sequence[_Point],
+               width: int = 300, height: int = 150) -> str:
     """A small SVG line chart of one value against the epoch, the best epoch circled, and the
     value's interval drawn as a translucent band where the evaluations have one.
 
@@ -296,7 +345,6 @@ def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: in
     epoch that moves the axes' range changes that transform, not the points.
     """
     label_name = html.escape(name)
-    present = [point for item in epochs if (point := item.trend_point(name)) is not None]
     left, right, top, bottom = 40, 10, 22, 22
     if not present:
         return (f"<figure class='trend'><svg width='{width}' height='{height}' role='img' "
