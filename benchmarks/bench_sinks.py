@@ -261,8 +261,8 @@ def run() -> None:
     parser.add_argument("--only-html", action="store_true",
                         help="measure HtmlReport's long run alone (no fit)")
     args = parser.parse_args()
-    if args.long_epochs < 10:
-        parser.error("--long-epochs: at least 10")
+    if args.long_epochs < 20:  # two windows of 10 epochs that do not overlap
+        parser.error("--long-epochs: at least 20")
     with tempfile.TemporaryDirectory() as folder:
         long = html_long_run(args.long_epochs, args.long_rows, folder)
     last = args.long_epochs

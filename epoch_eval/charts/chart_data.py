@@ -2,10 +2,11 @@
 shown cells, and the ROC and precision-recall curves simplified to about a pixel.
 
 10-16 KB of JSON an epoch at 10 classes (1,000 to 50,000 rows: fewer rows, more visible
-steps) where the three PNGs take about 285 KB, so a page can keep every epoch's charts. The choices are those of the PNG charts: the same shown classes
-(`shown_classes`), the same curves, averages and chance lines, and beyond `LEGEND_CLASSES`
-classes the `HIGHLIGHTED` lowest-scoring ones (the PNG draws the others grey; here they are
-only counted, with their score range).
+steps) where the three PNGs take about 285 KB, so a page can keep every epoch's charts. The
+choices are those of the PNG charts: the same shown classes (`shown_classes`), the same
+curves, averages and chance lines, and beyond `LEGEND_CLASSES` classes the `HIGHLIGHTED`
+lowest-scoring ones (the PNG draws the others grey; here they are only counted, with their
+score range).
 """
 
 from __future__ import annotations
