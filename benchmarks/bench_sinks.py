@@ -20,13 +20,22 @@ Second figure, the sinks' own cost once the charts are drawn once for every sink
 renderer): the three sinks fed `--epochs` hand-made epochs whose chart PNGs are already drawn,
 CPU time per epoch, against the same `fit()`'s png-only epoch CPU.
 
-Run: python benchmarks/bench_sinks.py [--epochs 10] [--repeats 3]
+First figure, printed before the others: `HtmlReport` over a long run, alone, fed
+`--long-epochs` (300) evaluations at 10 classes of `--long-rows` (10,000) rows each, with
+Keras-like logs: the page's size after 10 epochs and at the end, the bytes it grew by per
+epoch, and the CPU and wall time of one `write` (the median of the 10 epochs ending at epoch
+10, and at the last epoch; the README's bound is at most twice). It is checked that the page
+holds every epoch's three charts before anything is printed.
+
+Run: python benchmarks/bench_sinks.py [--epochs 10] [--repeats 3] [--long-epochs 300]
+     [--long-rows 10000] [--only-html]
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import resource
 import sys
@@ -53,8 +62,6 @@ from epoch_eval import (
     TensorBoardLogs,
 )
 from epoch_eval.charts import CHART_NAMES
-
-PNG_BASE64 = "iVBORw0KGgo"  # the PNG signature, base64-encoded: one per chart in the HTML page
 
 
 class BenchmarkFailure(RuntimeError):
@@ -83,8 +90,7 @@ def check_outputs(variant: str, epochs: int, folder: str, *, png: bool = True) -
              if tags[tag] != epochs}
     if short:
         problems.append(f"TensorBoardLogs: records per tag {short}, expected {epochs} each")
-    page = os.path.join(folder, "report.html")
-    charts = Path(page).read_text().count(PNG_BASE64) if os.path.exists(page) else 0
+    charts = html_charts(os.path.join(folder, "report.html"))
     if charts != epochs * len(CHART_NAMES):
         problems.append(f"HtmlReport: {charts} charts in the page, expected "
                         f"{epochs * len(CHART_NAMES)}")
@@ -93,6 +99,15 @@ def check_outputs(variant: str, epochs: int, folder: str, *, png: bool = True) -
     if lines != epochs:
         problems.append(f"JsonLines: {lines} lines, expected {epochs}")
     return problems
+
+
+def html_charts(page: str) -> int:
+    """How many charts the HTML page holds the data of, over all its epochs."""
+    if not os.path.exists(page):
+        return 0
+    text = Path(page).read_text(encoding="utf-8")
+    data = json.loads(text.split('id="epoch-data">')[1].split("</script>")[0])
+    return sum(len(set(item["charts"]) & set(CHART_NAMES)) for item in data["epochs"])
 
 
 def fail_unless(variant: str, problems: list[str], caught: list[warnings.WarningMessage]) -> None:
@@ -178,6 +193,52 @@ def sinks_own_cpu(epochs: int, data, folder: str) -> float:
     return cpu
 
 
+def html_long_run(epochs: int, rows: int, folder: str) -> dict[str, float]:
+    """`HtmlReport` alone fed `epochs` evaluations at 10 classes (`rows` rows, each epoch its
+    own seed): the page's size, and the sink's CPU and wall time per `write`, the median of
+    the 10 epochs ending at 10 and at `epochs`. Checked: the page holds every epoch's charts."""
+    import numpy as np
+
+    from epoch_eval import evaluate
+    from epoch_eval.sinks.base import EpochResult
+
+    evaluations = []
+    for seed in range(epochs):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 10, rows)
+        logits = rng.normal(size=(rows, 10))
+        logits[np.arange(rows), y] += 3.0 * rng.random(rows)
+        evaluations.append(evaluate(y, np.exp(logits) / np.exp(logits).sum(1, keepdims=True)))
+    path = os.path.join(folder, "report.html")
+    sink = HtmlReport(path)
+    cpu: list[float] = []
+    wall: list[float] = []
+    sizes: dict[int, int] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sink.open()
+        for epoch, evaluation in enumerate(evaluations, start=1):
+            logs = {"loss": 1.0 / epoch, "val_loss": 1.1 / epoch, "learning_rate": 1e-3}
+            result = EpochResult(epoch, evaluation, dict(logs), keras_logs=logs)
+            start_cpu, start_wall = time.process_time(), time.perf_counter()
+            sink.write(result)
+            cpu.append(time.process_time() - start_cpu)
+            wall.append(time.perf_counter() - start_wall)
+            sizes[epoch] = os.path.getsize(path)
+        sink.close()
+    charts = html_charts(path)
+    problems = [] if charts == epochs * len(CHART_NAMES) else [
+        f"HtmlReport: {charts} charts in the page, expected {epochs * len(CHART_NAMES)}"]
+    fail_unless("HtmlReport's long run", problems, caught)
+
+    def median_at(times: list[float], epoch: int) -> float:
+        return float(np.median(times[epoch - 10:epoch]))
+
+    return {"size_10": sizes[10], "size_last": sizes[epochs],
+            "cpu_10": median_at(cpu, 10), "cpu_last": median_at(cpu, epochs),
+            "wall_10": median_at(wall, 10), "wall_last": median_at(wall, epochs)}
+
+
 def main() -> None:
     try:
         run()
@@ -193,7 +254,29 @@ def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--long-epochs", type=int, default=300,
+                        help="epochs of HtmlReport's long run (10 classes)")
+    parser.add_argument("--long-rows", type=int, default=10_000,
+                        help="validation rows of each evaluation of the long run")
+    parser.add_argument("--only-html", action="store_true",
+                        help="measure HtmlReport's long run alone (no fit)")
     args = parser.parse_args()
+    if args.long_epochs < 20:  # two windows of 10 epochs that do not overlap
+        parser.error("--long-epochs: at least 20")
+    with tempfile.TemporaryDirectory() as folder:
+        long = html_long_run(args.long_epochs, args.long_rows, folder)
+    last = args.long_epochs
+    print(f"HtmlReport, 10 classes, {args.long_rows:,} rows: page {long['size_10'] / 1e3:.0f} KB "
+          f"after 10 epochs, {long['size_last'] / 1e6:.2f} MB after {last} "
+          f"({(long['size_last'] - long['size_10']) / (last - 10) / 1e3:.1f} KB/epoch; "
+          "target: <= 50)")
+    print(f"HtmlReport's write, median of 10 epochs: epoch 10 {long['cpu_10'] * 1e3:.1f} ms CPU "
+          f"({long['wall_10'] * 1e3:.1f} wall), epoch {last} {long['cpu_last'] * 1e3:.1f} ms CPU "
+          f"({long['wall_last'] * 1e3:.1f} wall): {long['cpu_last'] / long['cpu_10']:.2f}x CPU, "
+          f"{long['wall_last'] / long['wall_10']:.2f}x wall (target: <= 2)", flush=True)
+    if args.only_html:
+        print_load()
+        return
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")
     x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.25, random_state=0,
@@ -216,6 +299,10 @@ def run() -> None:
           f"CPU/epoch = {own / best['png'][1]:.2f} of png's CPU/epoch (target: <= 0.10)")
     print(f"all / png: wall {best['all'][0] / best['png'][0]:.2f}, "
           f"CPU {best['all'][1] / best['png'][1]:.2f} (target: <= 1.10)")
+    print_load()
+
+
+def print_load() -> None:
     load = os.getloadavg()
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*load), f"({os.cpu_count()} cores)")
     if load[0] > 0.5 * (os.cpu_count() or 1):

@@ -70,7 +70,7 @@ def test_demo_prints_epoch_lines_chart_folder_and_val_f1(tmp_path, capsys):
     report = tmp_path / "charts.html"  # beside the chart folder
     assert f"HTML report (every epoch, one slider): {report.resolve()}" in out
     page = report.read_text(encoding="utf-8")
-    assert '"epoch":2' in page and '"confusion_matrix":"iVBOR' in page
+    assert '"epoch":2' in page and '"confusion_matrix":{"names":' in page
 
 
 def test_demo_refuses_a_bad_epoch_count(capsys):

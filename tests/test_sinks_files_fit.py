@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import keras
 import pytest
 from conftest import mlp
+from test_sinks_html_report import trend_figures, xy
 
 from epoch_eval import EpochEvaluator, HistoryLogs, HtmlReport, JsonLines, read_jsonl
 
@@ -21,8 +23,11 @@ def test_fit_feeds_tensorboard_html_and_jsonl_the_same_epochs(digits, tmp_path, 
     model = mlp(64, 10)
     sinks = [HistoryLogs(), TensorBoardLogs(tmp_path / "logs"),
              HtmlReport(tmp_path / "report.html"), JsonLines(tmp_path / "run.jsonl")]
+    # listed after the evaluator, it logs `learning_rate` after the sinks ran (and halves it)
+    plateau = keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0, min_delta=1.0)
     history = model.fit(x_train, y_train, epochs=4, verbose=0,
-                        callbacks=[EpochEvaluator((x_val, y_val), sinks=sinks, every=every)])
+                        callbacks=[EpochEvaluator((x_val, y_val), sinks=sinks, every=every),
+                                   plateau])
 
     evaluated = [1, 2, 3, 4][every - 1::every]
     read = read_jsonl(tmp_path / "run.jsonl")
@@ -40,7 +45,14 @@ def test_fit_feeds_tensorboard_html_and_jsonl_the_same_epochs(digits, tmp_path, 
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     data = json.loads(page.split('id="epoch-data">')[1].split("</script>")[0])
     assert [item["epoch"] for item in data["epochs"]] == evaluated
-    assert all(len(item["images"]) == 3 for item in data["epochs"])
+    assert all(len(item["charts"]) == 3 for item in data["epochs"])
+    trends = trend_figures(tmp_path / "report.html")  # Keras' own logs have their lines
+    assert "val_f1 (Keras)" not in trends  # epoch_eval's keys are not taken for Keras'
+    for key in ("loss", "learning_rate"):
+        line = xy(trends[f"{key} (Keras)"].find("polyline").get("points"))
+        assert [x for x, _ in line] == evaluated
+        assert [-y for _, y in line] == pytest.approx(
+            [history.history[key][epoch - 1] for epoch in evaluated], rel=1e-5)
     last = read[-1][1]
     low, high = last.intervals["f1"]  # the evaluator's default: 95% intervals
     assert data["epochs"][-1]["scalars"]["f1"] == f"{last.f1:.4f} [{low:.4f}, {high:.4f}]"

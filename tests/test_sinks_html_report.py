@@ -45,12 +45,27 @@ def test_page_holds_every_epoch_with_4_decimals_and_its_charts(task, tmp_path):
             assert item["scalars"][name] == ("nan" if value != value else f"{value:.4f}")
         assert [row[0] for row in item["rows"]] == list(result.evaluation.class_names)
         if result.evaluation.is_defined:
-            assert set(item["images"]) == {"confusion_matrix", "roc_curve", "pr_curve"}
+            assert set(item["charts"]) == {"confusion_matrix", "roc_curve", "pr_curve"}
+            assert_matrix_cells(item["charts"]["confusion_matrix"], result.evaluation)
+            roc = item["charts"]["roc_curve"]
+            assert [c["name"] for c in roc["curves"]] == [
+                c.label for c in result.evaluation.roc_curves if c.auc == c.auc]
+            assert [c["score"] for c in roc["curves"]] == pytest.approx(
+                [c.auc for c in result.evaluation.roc_curves if c.auc == c.auc], abs=1e-6)
         else:
-            assert item["images"] == {} and item["undefined"]
+            assert item["charts"] == {} and item["undefined"]
     page = (tmp_path / "report.html").read_text()
     assert f"<dd>{written[-1].evaluation.task}</dd>" in page
     assert f"<dd>{written[-1].evaluation.n_samples}</dd>" in page
+
+
+def assert_matrix_cells(chart: dict, evaluation) -> None:
+    """The page's matrix cells are the evaluation's confusion matrix (one 2x2 per label)."""
+    matrix = np.asarray(evaluation.confusion_matrix)
+    if evaluation.task == "multilabel":
+        assert [panel["cells"] for panel in chart["panels"]] == matrix.tolist()
+    else:
+        assert chart["cells"] == matrix.tolist()
 
 
 def test_page_needs_no_network(tmp_path):
@@ -127,6 +142,24 @@ def shown_scalars(driver) -> dict[str, str]:
             for cell in driver.find_elements(By.CSS_SELECTOR, "#scalars td")}
 
 
+def shown_matrix(driver) -> list[list[float]]:
+    """The counts of the confusion-matrix cells the page drew, row by row."""
+    from selenium.webdriver.common.by import By
+
+    cells = driver.find_elements(By.CSS_SELECTOR, "#chart-confusion_matrix rect[data-count]")
+    counts = [float(c.get_attribute("data-count")) for c in cells]
+    side = round(len(counts) ** 0.5)
+    return [counts[i * side:(i + 1) * side] for i in range(side)]
+
+
+def shown_curves(driver, chart: str) -> dict[str, list[tuple[float, float]]]:
+    """The curves the page drew in `chart`, by name, in pixels."""
+    from selenium.webdriver.common.by import By
+
+    return {line.get_attribute("data-name"): xy(line.get_attribute("points"))
+            for line in driver.find_elements(By.CSS_SELECTOR, f"#chart-{chart} polyline")}
+
+
 def test_slider_switches_every_panel_in_a_browser(tmp_path):
     written = epochs("multiclass", 3)
     write_run(tmp_path / "report.html", written)
@@ -149,14 +182,17 @@ def test_slider_switches_every_panel_in_a_browser(tmp_path):
         assert first_row.text.split()[:4] == [
             "class_00", *(f"{getattr(written[0].evaluation.per_class, k)[0]:.4f}"
                           for k in ("precision", "recall", "f1"))]
-        image = driver.find_element(By.ID, "chart-confusion_matrix")
-        assert image.get_attribute("alt") == "Confusion matrix at epoch 1"
-        assert driver.execute_script("return arguments[0].naturalWidth", image) > 100
+        chart = driver.find_element(By.ID, "chart-confusion_matrix")
+        assert chart.get_attribute("aria-label") == "Confusion matrix at epoch 1"
+        assert chart.size["width"] > 100
+        assert shown_matrix(driver) == written[0].evaluation.confusion_matrix.tolist()
+        assert len(shown_curves(driver, "roc_curve")) == 4 + 2  # classes, micro and macro
 
         driver.find_element(By.TAG_NAME, "h1").click()  # focus off the slider:
         driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)  # arrows still work
         assert label.text == "Epoch 2"
         assert shown_scalars(driver)["recall"] == f"{written[1].evaluation.recall:.4f}"
+        assert shown_matrix(driver) == written[1].evaluation.confusion_matrix.tolist()
 
         screenshot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("L")
         low, high = screenshot.getextrema()
@@ -185,7 +221,9 @@ class DrawnLater:
         self.pending.append(lambda: deliver({name: self.pngs[name] for name in names}))
 
 
-def test_page_is_written_when_the_charts_arrive_and_at_close_without_them(tmp_path):
+def test_page_is_written_at_each_epoch_and_asks_the_drawer_for_nothing(tmp_path):
+    """The page draws its charts from the epoch's numbers: a drawer that is slow, stalled or
+    never delivers cannot hold an epoch back, and none is drawn for the page."""
     path = tmp_path / "report.html"
     first, second = epochs("multiclass", 2)
     drawn = {name: first.evaluation.class_names[0].encode() for name in
@@ -194,16 +232,15 @@ def test_page_is_written_when_the_charts_arrive_and_at_close_without_them(tmp_pa
     sink = HtmlReport(path)
     sink.open()
     sink.write(type(first)(first.epoch, first.evaluation, {}, later))
-    assert not path.exists()  # written once the charts arrive, not twice
-    later.pending.pop()()
+    assert later.pending == []  # nothing requested
     assert [item["epoch"] for item in page_data(path)["epochs"]] == [1]
-    assert set(page_data(path)["epochs"][0]["images"]) == set(drawn)
+    assert set(page_data(path)["epochs"][0]["charts"]) == set(drawn)
     sink.write(type(second)(second.epoch, second.evaluation, {}, NeverDrawn()))
-    assert [item["epoch"] for item in page_data(path)["epochs"]] == [1]
-    sink.close()  # the charts of epoch 2 never came: the page still gets the epoch
     data = page_data(path)
     assert [item["epoch"] for item in data["epochs"]] == [1, 2]
-    assert data["epochs"][1]["images"] == {}
+    assert_matrix_cells(data["epochs"][1]["charts"]["confusion_matrix"], second.evaluation)
+    sink.close()
+    assert page_data(path) == data
 
 
 def test_script_end_tags_in_class_names_cannot_end_the_data_early(tmp_path):
@@ -317,7 +354,8 @@ def test_bands_and_intervals_show_in_a_browser(tmp_path):
 
         figure = driver.find_elements(By.CSS_SELECTOR, "figure.trend")[0]
         band = figure.find_element(By.CSS_SELECTOR, "polygon.band")
-        box = driver.execute_script("const b = arguments[0].getBBox(); "
+        # on screen (its points are in epoch and value units, placed by a transform)
+        box = driver.execute_script("const b = arguments[0].getBoundingClientRect(); "
                                     "return [b.width, b.height];", band)
         assert box[0] > 200 and box[1] > 10  # spans the epochs, and has a height
         assert driver.execute_script(
@@ -328,3 +366,67 @@ def test_bands_and_intervals_show_in_a_browser(tmp_path):
         assert len(churn) == 1 and churn[0].find_element(By.TAG_NAME, "polyline")
     finally:
         driver.quit()
+
+
+# --- Keras' own logs ----------------------------------------------------------------------
+
+def test_keras_logs_get_lines_and_a_learning_rate_logged_later_joins_them(tmp_path):
+    """Keras' values (not the keys epoch_eval's sinks added) get metric-vs-epoch lines; a
+    `learning_rate` that a callback after the evaluator adds to `logs` joins at the next
+    epoch (and the last epoch's at close)."""
+    path = tmp_path / "report.html"
+    written = epochs("multiclass", 2)
+    sink = HtmlReport(path)
+    sink.open()
+    all_logs = []
+    for result, loss in zip(written, (0.9, 0.4), strict=True):
+        logs = {"loss": loss, "accuracy": 1 - loss, "val_f1": result.evaluation.f1}
+        all_logs.append(logs)
+        sink.write(type(result)(result.epoch, result.evaluation, logs,
+                                keras_logs={"loss": loss, "accuracy": 1 - loss}))
+        logs["learning_rate"] = 0.1 / result.epoch  # as ReduceLROnPlateau after the evaluator
+    figures = trend_figures(path)
+    assert "val_f1 (Keras)" not in figures and "f1" in figures
+    assert figures["loss (Keras)"].get("aria-label") == "loss (Keras): best 0.4 at epoch 2"
+    assert figures["accuracy (Keras)"].get("aria-label") == (
+        "accuracy (Keras): best 0.6 at epoch 2")
+    assert xy(figures["loss (Keras)"].find("polyline").get("points")) == [(1, -0.9), (2, -0.4)]
+    assert xy(figures["learning_rate (Keras)"].find("polyline").get("points")) == [(1, -0.1)]
+    assert page_data(path)["epochs"][1]["logs"] == {"loss": "0.4", "accuracy": "0.6"}
+    sink.close()
+    figures = trend_figures(path)
+    assert xy(figures["learning_rate (Keras)"].find("polyline").get("points")) == [
+        (1, -0.1), (2, -0.05)]
+    assert figures["learning_rate (Keras)"].get("aria-label") == (
+        "learning_rate (Keras): 0.05 at epoch 2")  # the latest, no "best"
+    assert page_data(path)["epochs"][1]["logs"]["learning_rate"] == "0.05"
+
+
+def test_trend_ticks_follow_values_beyond_the_unit_range(tmp_path):
+    written = epochs("binary", 2)
+    results = [type(r)(r.epoch, r.evaluation, {}, keras_logs={"loss": 1500.0 / r.epoch})
+               for r in written]
+    write_run(tmp_path / "report.html", results)
+    svg = trend_figures(tmp_path / "report.html")["loss (Keras)"]
+    ticks = [text.text for text in svg.findall("text[@class='tick']")]
+    assert ticks[:2] == ["1,500", "750"]  # not "1500.00"
+
+
+def test_kept_trend_points_follow_replaced_and_late_epochs(tmp_path):
+    """The metric-vs-epoch points are kept between rewrites; an epoch written again (a later
+    run's, as `python -m epoch_eval.report` may meet) or out of order gives the page a fresh
+    sink writes from the final epochs."""
+    one, two, three = epochs("multiclass", 3)
+    other_two = type(two)(2, epochs("multiclass", 5)[4].evaluation, {})  # another seed
+    sink = HtmlReport(tmp_path / "kept.html")
+    sink.open()
+    for result in (one, three, two, other_two):
+        sink.write(result)
+    sink.close()
+    write_run(tmp_path / "fresh.html", [one, other_two, three])
+    kept, fresh = trend_figures(tmp_path / "kept.html"), trend_figures(tmp_path / "fresh.html")
+    assert kept.keys() == fresh.keys()
+    for name in kept:
+        assert ElementTree.tostring(kept[name]) == ElementTree.tostring(fresh[name]), name
+    f1 = [-y for _, y in xy(kept["f1"].find("polyline").get("points"))]
+    assert f1 == pytest.approx([r.evaluation.f1 for r in (one, other_two, three)], rel=1e-5)

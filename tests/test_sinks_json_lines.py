@@ -144,7 +144,7 @@ def test_report_cli_builds_the_page_after_the_fact(tmp_path):
     data = json.loads(page.split('id="epoch-data">')[1].split("</script>")[0])
     assert [item["epoch"] for item in data["epochs"]] == [1, 2, 3]
     assert data["epochs"][2]["scalars"]["f1"] == f"{written[2].evaluation.f1:.4f}"
-    assert set(data["epochs"][2]["images"]) == {"confusion_matrix", "roc_curve", "pr_curve"}
+    assert set(data["epochs"][2]["charts"]) == {"confusion_matrix", "roc_curve", "pr_curve"}
 
 
 def test_report_of_an_empty_file_says_so(tmp_path):

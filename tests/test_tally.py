@@ -29,9 +29,11 @@ class Recorder(HistoryLogs):
     def __init__(self) -> None:
         super().__init__()
         self.evaluations: list[Evaluation] = []
+        self.keras_logs: list[dict[str, float]] = []
 
     def write(self, result) -> None:
         self.evaluations.append(result.evaluation)
+        self.keras_logs.append(dict(result.keras_logs))
         super().write(result)
 
 
@@ -114,6 +116,10 @@ def test_breast_cancer_binary_one_sigmoid(breast_cancer):
     assert_auc_certified(evaluation, metrics.roc_auc_score(y_val, scores))
     assert evaluation.pr_auc == pytest.approx(metrics.average_precision_score(y_val, scores),
                                               abs=0.02)
+    # the sinks' Keras values: Keras' own, without the tally's estimates of epoch_eval's keys
+    for keras_logs in recorder.keras_logs:
+        assert {"loss", "val_loss"} <= set(keras_logs)
+        assert not set(keras_logs) & {f"val_{key}" for key in LOG_KEYS}
 
 
 def test_multiclass_logits_and_sample_weights(digits):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -239,7 +240,8 @@ class EpochEvaluator(keras.callbacks.Callback):
         self.latest = EvaluatedEpoch(epoch + 1, evaluation, self.source.last_targets)
         charts = None if self._renderer is None else self._renderer.charts_of(epoch + 1,
                                                                               evaluation)
-        result = EpochResult(epoch + 1, evaluation, logs, charts)  # type: ignore[arg-type]
+        result = EpochResult(epoch + 1, evaluation, logs, charts,  # type: ignore[arg-type]
+                             keras_logs=numeric_logs(logs))
         for sink in self._active:
             if sink.writes_logs:
                 self._write(sink, result)
@@ -265,6 +267,12 @@ class EpochEvaluator(keras.callbacks.Callback):
             warnings.warn(f"epoch_eval: {type(sink).__name__} failed at epoch {result.epoch} "
                           f"({type(error).__name__}: {error}); training goes on.",
                           RuntimeWarning, stacklevel=3)
+
+
+def numeric_logs(logs: dict) -> dict[str, float]:
+    """The numeric values of Keras' `logs` as floats (a copy, taken before the sinks run)."""
+    return {key: float(value) for key, value in logs.items()
+            if isinstance(value, numbers.Real) and not isinstance(value, bool)}
 
 
 def _check_sinks(sinks: Sequence[Sink] | None) -> tuple[Sink, ...]:

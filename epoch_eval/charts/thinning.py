@@ -91,3 +91,56 @@ def thin_evaluation(evaluation: Evaluation) -> Evaluation:
         roc_macro=None if evaluation.roc_macro is None else thin_roc(evaluation.roc_macro),
         pr_curves=tuple(thin_pr(c) for c in evaluation.pr_curves),
     )
+
+
+def simplify_mask(x: np.ndarray, y: np.ndarray, *, tolerance: float,
+                  kept: np.ndarray | None = None) -> np.ndarray:
+    """The points of a polyline that keep it within `tolerance` of itself, as a boolean mask.
+
+    Douglas-Peucker, one level of splits at a time over every segment at once (NumPy, no loop
+    per point): a segment whose farthest point between its ends lies more than `tolerance`
+    from it (distance to the segment, not to its line) is split at that point, until none is.
+    Every dropped point then lies within `tolerance` of the kept polyline, and a smooth curve
+    keeps a few dozen points where `thin_curve` keeps thousands. Both endpoints are kept, and
+    the points `kept` marks (the ends of several curves laid end to end, simplified in one
+    call); nan points are dropped.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    finite = np.isfinite(x) & np.isfinite(y)
+    keep = np.zeros(len(x), dtype=bool)
+    where = np.flatnonzero(finite)
+    if len(where) <= 2:
+        keep[where] = True
+        return keep
+    px, py = x[where], y[where]
+    kept = np.zeros(len(where), dtype=bool) if kept is None else np.asarray(kept)[where]
+    kept[[0, -1]] = True
+    open_points = ~kept  # the points between the ends of a segment not yet settled
+    while True:
+        inner = np.flatnonzero(open_points)
+        if not len(inner):
+            break
+        ends = np.flatnonzero(kept)
+        segment = np.searchsorted(ends, inner) - 1
+        start, end = ends[segment], ends[segment + 1]
+        ax, ay = px[start], py[start]
+        dx, dy = px[end] - ax, py[end] - ay
+        qx, qy = px[inner] - ax, py[inner] - ay
+        length2 = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(np.where(length2 > 0, (qx * dx + qy * dy) / length2, 0.0), 0.0, 1.0)
+        distance = np.hypot(qx - t * dx, qy - t * dy)
+        group = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])  # segments' firsts
+        farthest = np.maximum.reduceat(distance, group)
+        sizes = np.diff(np.r_[group, len(inner)])
+        split = (distance > tolerance) & (distance == np.repeat(farthest, sizes))
+        chosen = np.flatnonzero(split)
+        chosen = chosen[np.r_[True, segment[chosen][1:] != segment[chosen][:-1]]] if len(
+            chosen) else chosen  # one per segment: its first farthest point
+        kept[inner[chosen]] = True
+        settled = np.repeat(farthest <= tolerance, sizes)  # no point beyond: all dropped
+        open_points[inner[settled]] = False
+        open_points[inner[chosen]] = False
+    keep[where[kept]] = True
+    return keep

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -66,12 +66,16 @@ class EpochResult:
             after the evaluator; a sink may add keys to it.
         charts: the epoch's charts as PNG bytes, drawn once for every sink that asks
             (`result.charts.request(names, deliver)`). Default: drawn on the calling thread.
+        keras_logs: Keras' own numeric values of the epoch (`loss`, `val_loss`, compiled
+            metrics, `learning_rate` when a callback before the evaluator logged it), as
+            floats, copied before any sink added keys to `logs`. Default: none.
     """
 
     epoch: int
     evaluation: Evaluation
     logs: dict[str, Any]
     charts: ChartRequests = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+    keras_logs: Mapping[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.charts is None:

@@ -2,54 +2,153 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import math
+import numbers
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from epoch_eval.atomic_file import write_atomically
-from epoch_eval.charts.render import CHART_NAMES
+from epoch_eval.charts.chart_data import chart_data
 from epoch_eval.metrics.result import SCALAR_NAMES, Evaluation
 from epoch_eval.sinks.base import EpochResult, Sink
+from epoch_eval.sinks.html_page import PAGE, SCRIPT, STYLE
 
-CHART_TITLES = {"confusion_matrix": "Confusion matrix", "roc_curve": "ROC",
-                "pr_curve": "Precision-recall"}
+KERAS_SUFFIX = " (Keras)"
+"""Appended to the name of a metric-vs-epoch chart of one of Keras' own logs."""
+_LOWER_IS_BETTER = ("loss", "error", "crossentropy", "hinge", "divergence", "mse", "mae",
+                    "mape", "msle", "roc_auc_error_bound", "churn")
+
+
+class _Point(NamedTuple):
+    """One epoch of a metric-vs-epoch chart: the value, its interval (the value itself when
+    there is none), and the SVG points of the line and the band's top and bottom, written
+    "epoch,-value" (see `_trend_svg`), "" without an interval."""
+
+    epoch: int
+    value: float
+    low: float
+    high: float
+    line: str
+    top: str
+    bottom: str
 
 
 @dataclass
 class _Epoch:
+    """One epoch of the page, with its parts serialised once and kept."""
+
     epoch: int
     evaluation: Evaluation
-    images: dict[str, str] = field(default_factory=dict)  # chart name -> base64 PNG
-    json: str | None = None  # this epoch's part of the page's data, kept until images change
+    live_logs: Mapping[str, Any]  # Keras' dict, to which later callbacks may still add keys
+    ours: frozenset[str]  # keys of `live_logs` that are not Keras' (epoch_eval's sinks' keys)
+    keras: dict[str, float] = field(default_factory=dict)
+    json: bytes | None = None  # this epoch's part of the page's data, UTF-8
+    points: dict[str, _Point | None] = field(default_factory=dict)
 
-    def encoded(self) -> str:
+    def encoded(self) -> bytes:
         """This epoch's data as JSON safe inside an inline script, encoded once."""
         if self.json is None:
             # "</" cannot end the inline script early once escaped as "<\/".
-            self.json = json.dumps(_epoch_data(self), allow_nan=False,
-                                   separators=(",", ":")).replace("</", "<\\/")
+            text = json.dumps(_epoch_data(self), allow_nan=False, separators=(",", ":"))
+            self.json = text.replace("</", "<\\/").encode("ascii")
         return self.json
+
+    def trend_point(self, name: str) -> _Point | None:
+        """This epoch's point of one metric-vs-epoch chart, formatted once; None without a
+        value."""
+        if name not in self.points:
+            value = self.value(name)
+            point = None
+            if math.isfinite(value):
+                low, high = _trend_band(self.evaluation, name)
+                band = math.isfinite(low) and math.isfinite(high)
+                point = _Point(self.epoch, value, low if band else value,
+                               high if band else value, f"{self.epoch},{-value:.6g}",
+                               f"{self.epoch},{-high:.6g}" if band else "",
+                               f"{self.epoch},{-low:.6g}" if band else "")
+            self.points[name] = point
+        return self.points[name]
+
+    def value(self, name: str) -> float:
+        if name.endswith(KERAS_SUFFIX):
+            return self.keras.get(name.removesuffix(KERAS_SUFFIX), math.nan)
+        value = getattr(self.evaluation, name, None)
+        return math.nan if value is None else float(value)
+
+    def refresh_logs(self) -> bool:
+        """Re-read Keras' logs (a callback listed after the evaluator, such as
+        `ReduceLROnPlateau`, adds `learning_rate` after the sinks ran); True if they changed."""
+        keras = {**self.keras, **{key: float(value) for key, value in self.live_logs.items()
+                                  if key not in self.ours and _is_number(value)}}
+        changed = keras != self.keras
+        if changed:
+            self.keras = keras
+            self.json = None
+            self.points = {}
+        return changed
+
+
+class _TrendPoints:
+    """Each metric-vs-epoch chart's points, kept in epoch order and extended as epochs come:
+    an epoch added after the others costs one point a chart, not a pass over every epoch."""
+
+    def __init__(self) -> None:
+        self._epochs: list[_Epoch] = []
+        self._points: dict[str, list[_Point]] = {}
+
+    def update(self, epochs: Sequence[_Epoch]) -> None:
+        """Follow `epochs` (sorted): extend the kept points, or start over when an epoch was
+        replaced or inserted before the last."""
+        kept = len(self._epochs)
+        if kept > len(epochs) or any(a is not b for a, b in zip(self._epochs, epochs[:kept],
+                                                                strict=True)):
+            self._epochs, self._points, kept = [], {}, 0
+        for item in epochs[kept:]:
+            for name, points in self._points.items():
+                if (point := item.trend_point(name)) is not None:
+                    points.append(point)
+        self._epochs = list(epochs)
+
+    def forget(self, item: _Epoch) -> None:
+        """Drop `item`'s points (its values changed); `update` adds them again."""
+        if self._epochs and self._epochs[-1] is item:
+            self._epochs.pop()
+            for points in self._points.values():
+                if points and points[-1].epoch == item.epoch:
+                    points.pop()
+        else:
+            self._epochs, self._points = [], {}
+
+    def of(self, name: str) -> list[_Point]:
+        """The points of chart `name`, in epoch order (epochs without a value left out)."""
+        if name not in self._points:
+            self._points[name] = [point for item in self._epochs
+                                  if (point := item.trend_point(name)) is not None]
+        return self._points[name]
 
 
 class HtmlReport(Sink):
     """Keep one HTML file that shows every evaluated epoch, rewritten after each epoch.
 
-    The page needs no network (data and PNG charts are inline), opens from `file://` and can
-    be mailed. It shows the run's settings, a metric-vs-epoch chart of every headline value
-    with the best epoch marked (and its interval as a translucent band, when the evaluations
-    have intervals; churn gets its own chart when present), and one epoch slider that
-    switches the confusion matrix, ROC, precision-recall charts, the values
+    The page needs no network (data, script and style are inline), opens from `file://` and
+    can be mailed. It shows the run's settings, a metric-vs-epoch chart of every headline
+    value with the best epoch marked (and its interval as a translucent band, when the
+    evaluations have intervals; churn gets its own chart when present), one of each numeric
+    log of Keras (`loss`, `val_loss`, compiled metrics, `learning_rate` when logged), and one
+    epoch slider that switches the confusion matrix, ROC, precision-recall charts, the values
     (`0.9644 [0.9480, 0.9781]` with intervals; churn and a binary task's best threshold when
-    present) and the per-class table together; it opens on the latest epoch. The file is
-    replaced atomically, so it can be reloaded while training runs.
+    present) and the per-class table together; it opens on the latest epoch. The charts are
+    drawn by the page from each epoch's numbers (the shown matrix cells, curves simplified to
+    under a pixel), so the page grows by a few kilobytes an epoch and asks no chart of the
+    renderer. Each epoch's data is serialised once; the file is replaced atomically, so it can
+    be reloaded while training runs.
 
     Args:
         path: the HTML file; its folder is created in `on_train_begin` if missing.
@@ -61,9 +160,9 @@ class HtmlReport(Sink):
     def __init__(self, path: str | os.PathLike[str], *, title: str = "epoch_eval report") -> None:
         self.path = Path(path)
         self.title = title
-        self.draws_charts = True
         self._epochs: dict[int, _Epoch] = {}
-        self._stale = False  # an epoch was added since the page was last written
+        self._latest: _Epoch | None = None
+        self._trends = _TrendPoints()
         self._lock = threading.Lock()
 
     def output_files(self) -> tuple[str, ...]:
@@ -84,58 +183,76 @@ class HtmlReport(Sink):
             pass
         with self._lock:
             self._epochs = {}
-            self._stale = False
+            self._latest = None
+            self._trends = _TrendPoints()
 
     def write(self, result: EpochResult) -> None:
-        """Add the epoch; the page is rewritten once its charts arrive (at once when it has
-        none), or at `close()` if they never do."""
-        epoch = result.epoch
+        """Add the epoch and rewrite the page."""
+        keras = dict(result.keras_logs)
+        ours = frozenset(key for key in result.logs if key not in keras)
+        item = _Epoch(result.epoch, result.evaluation, result.logs, ours, keras)
         with self._lock:
-            self._epochs[epoch] = _Epoch(epoch, result.evaluation)
-            self._stale = True
-            if not result.evaluation.is_defined:  # no charts will come
-                self._rewrite()
-
-        def deliver(pngs: dict[str, bytes]) -> None:
-            encoded = {name: base64.b64encode(png).decode("ascii") for name, png in pngs.items()}
-            with self._lock:
-                if epoch in self._epochs:
-                    item = self._epochs[epoch]
-                    item.images.update(encoded)
-                    item.json = None
-                    self._rewrite()
-
-        result.charts.request(CHART_NAMES, deliver)
+            if self._latest is not None and self._latest.refresh_logs():
+                self._trends.forget(self._latest)
+            self._epochs[result.epoch] = self._latest = item
+            self._rewrite()
 
     def close(self) -> None:
+        """Rewrite the page if the latest epoch's Keras logs gained keys since it was written."""
         with self._lock:
-            if self._epochs and self._stale:
+            if self._latest is not None and self._latest.refresh_logs():
+                self._trends.forget(self._latest)
                 self._rewrite()
 
     def _rewrite(self) -> None:
         """Write the page to a temporary file beside `path`, then rename it over `path`."""
-        page = render_page(self.title, [self._epochs[k] for k in sorted(self._epochs)])
-        self._stale = False
-        write_atomically(self.path, page.encode("utf-8"))
+        epochs = [self._epochs[k] for k in sorted(self._epochs)]
+        self._trends.update(epochs)
+        write_atomically(self.path, render_page(self.title, epochs, self._trends))
 
 
-def render_page(title: str, epochs: Sequence[_Epoch]) -> str:
-    """The whole HTML document for `epochs` (sorted by epoch)."""
-    payload = '{"epochs":[' + ",".join(item.encoded() for item in epochs) + "]}"
+_PAYLOAD = "\0payload\0"  # where the epochs' data goes in the formatted page
+
+
+def render_page(title: str, epochs: Sequence[_Epoch],
+                trends: _TrendPoints | None = None) -> list[bytes]:
+    """The whole HTML document for `epochs` (sorted by epoch), UTF-8, as parts to write one
+    after the other: each epoch's data, serialised once and kept, and the page around it (so
+    the page is never copied whole). `trends`: the kept points, up to date with `epochs`."""
+    if trends is None:
+        trends = _TrendPoints()
+        trends.update(epochs)
     last = epochs[-1].evaluation if epochs else None
-    return _PAGE.format(
+    head, _, tail = PAGE.format(
         title=html.escape(title),
         settings=_settings_html(last, len(epochs)),
-        trends="".join(_trend_svg(name, epochs) for name in _trend_names(epochs)),
+        trends="".join(_trend_svg(name, epochs, trends.of(name))
+                       for name in _trend_names(epochs)),
         max_index=max(len(epochs) - 1, 0),
-        payload=payload,
-        script=_SCRIPT,
-        style=_STYLE,
-    )
+        payload=_PAYLOAD,
+        script=SCRIPT,
+        style=STYLE,
+    ).rpartition(_PAYLOAD)  # the last: only the script comes after it
+    chunks = [(head + '{"epochs":[').encode("utf-8")]
+    for index, item in enumerate(epochs):
+        if index:
+            chunks.append(b",")
+        chunks.append(item.encoded())
+    chunks.append(("]}" + tail).encode("utf-8"))
+    return chunks
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _number(value: float) -> str:
     return "nan" if math.isnan(value) else f"{value:.4f}"
+
+
+def _keras_number(value: float) -> str:
+    """Keras' values, whose scale is anything (a loss of 1,500, a learning rate of 1e-5)."""
+    return f"{value:.4g}"
 
 
 def _interval(low: float, high: float) -> str:
@@ -148,12 +265,10 @@ def _trend_names(epochs: Sequence[_Epoch]) -> list[str]:
         names.append("roc_auc_error_bound")
     if any(item.evaluation.churn is not None for item in epochs):
         names.append("churn")
-    return names
-
-
-def _trend_value(evaluation: Evaluation, name: str) -> float:
-    value = getattr(evaluation, name, None)
-    return math.nan if value is None else float(value)
+    keras: dict[str, None] = {}  # Keras' keys in the order they first appear
+    for item in epochs:
+        keras.update(dict.fromkeys(item.keras))
+    return names + [key + KERAS_SUFFIX for key in keras]
 
 
 def _trend_band(evaluation: Evaluation, name: str) -> tuple[float, float]:
@@ -203,9 +318,10 @@ def _epoch_data(item: _Epoch) -> dict[str, Any]:
                   and evaluation.confidence is not None else None)
     pairs = [[pair.true, pair.predicted, f"{pair.count:g}", f"{pair.rate:.1%}"]
              for pair in evaluation.confused_pairs(10)]
+    logs = {key: _keras_number(value) for key, value in item.keras.items()}
     return {"epoch": item.epoch, "scalars": scalars, "rows": rows, "pairs": pairs,
             "undefined": evaluation.undefined_reason, "confidence": confidence,
-            "images": {name: item.images[name] for name in CHART_NAMES if name in item.images}}
+            "logs": logs, "charts": chart_data(evaluation)}
 
 
 def _settings_html(evaluation: Evaluation | None, count: int) -> str:
@@ -219,210 +335,74 @@ def _settings_html(evaluation: Evaluation | None, count: int) -> str:
         f"<dt>{key}</dt><dd>{html.escape(value)}</dd>" for key, value in items) + "</dl>"
 
 
-def _trend_svg(name: str, epochs: Sequence[_Epoch], width: int = 300, height: int = 150) -> str:
+def _trend_svg(name: str, epochs: Sequence[_Epoch], present: Sequence[_Point],
+               width: int = 300, height: int = 150) -> str:
     """A small SVG line chart of one value against the epoch, the best epoch circled, and the
-    value's interval drawn as a translucent band where the evaluations have one."""
-    points = [(item.epoch, _trend_value(item.evaluation, name)) for item in epochs]
-    finite = [(e, v) for e, v in points if math.isfinite(v)]
-    bands = [(item.epoch, *_trend_band(item.evaluation, name)) for item in epochs]
-    bands = [(e, lo, hi) for e, lo, hi in bands if math.isfinite(lo) and math.isfinite(hi)]
+    value's interval drawn as a translucent band where the evaluations have one.
+
+    The line and the band are written in data units, "epoch,-value" (SVG's y grows
+    downwards), each point formatted once per epoch, and placed by one `transform`: a new
+    epoch that moves the axes' range changes that transform, not the points.
+    """
+    label_name = html.escape(name)
     left, right, top, bottom = 40, 10, 22, 22
-    if not finite:
+    if not present:
         return (f"<figure class='trend'><svg width='{width}' height='{height}' role='img' "
-                f"aria-label='{name}: no value'><text x='10' y='20'>{name}: nan</text></svg>"
-                "</figure>")
-    low = min([v for _, v in finite] + [lo for _, lo, _ in bands])
-    high = max([v for _, v in finite] + [hi for _, _, hi in bands])
-    if high - low < 1e-9:
-        low, high = low - 0.05, high + 0.05
-    first, last = points[0][0], points[-1][0]
-    span = max(last - first, 1)
-
-    def x(epoch: int) -> float:
-        return left + (epoch - first) / span * (width - left - right)
-
-    def y(value: float) -> float:
-        return top + (high - value) / (high - low) * (height - top - bottom)
-
-    lower_is_better = name in ("roc_auc_error_bound", "churn")
-    best = (min if lower_is_better else max)(finite, key=lambda pair: pair[1])
-    line = " ".join(f"{x(e):.1f},{y(v):.1f}" for e, v in finite)
-    label = f"{name}: best {_number(best[1])} at epoch {best[0]}"
+                f"aria-label='{label_name}: no value'><text x='10' y='20'>{label_name}: nan"
+                "</text></svg></figure>")
+    values = [point.value for point in present]
+    low = min(min(point.low for point in present), min(values))
+    high = max(max(point.high for point in present), max(values))
+    if high - low < 1e-9 * max(1.0, abs(high)):
+        low, high = low - 0.05 * max(1.0, abs(low)), high + 0.05 * max(1.0, abs(high))
+    high_tick, low_tick = _tick(high), _tick(low)
+    left = max(left, 8 + 6 * max(len(high_tick), len(low_tick)))  # 10-px digits fit
+    first, last = epochs[0].epoch, epochs[-1].epoch
+    x_scale = (width - left - right) / max(last - first, 1)
+    y_scale = (height - top - bottom) / (high - low)
+    place = (f"matrix({x_scale:.6g} 0 0 {y_scale:.6g} {left - first * x_scale:.6g} "
+             f"{top + high * y_scale:.6g})")
+    base = name.removesuffix(KERAS_SUFFIX)
+    number = _number if base == name else _keras_number
+    if base == "lr" or base.startswith("learning_rate"):  # no best learning rate: the latest
+        best = present[-1]
+        label = f"{label_name}: {number(best.value)} at epoch {best.epoch}"
+    else:
+        lower = any(word in base for word in _LOWER_IS_BETTER)
+        best = present[values.index((min if lower else max)(values))]
+        label = f"{label_name}: best {number(best.value)} at epoch {best.epoch}"
+    best_x = left + (best.epoch - first) * x_scale
+    best_y = top + (high - best.value) * y_scale
+    # a long label (a Keras name, a small learning rate) is squeezed into the chart's width
+    fit = (f" textLength='{width - 8}' lengthAdjust='spacingAndGlyphs'"
+           if len(html.unescape(label)) > 44 else "")
+    line = " ".join([point.line for point in present])
     band = ""
-    if bands:
+    if any(point.top for point in present):
         confidence = next((f"{item.evaluation.confidence:.0%} " for item in reversed(epochs)
                            if item.evaluation.confidence is not None), "")
-        outline = ([f"{x(e):.1f},{y(hi):.1f}" for e, _, hi in bands]
-                   + [f"{x(e):.1f},{y(lo):.1f}" for e, lo, _ in reversed(bands)])
-        band = (f"<polygon points='{' '.join(outline)}' class='band'><title>{name}: "
-                f"{confidence}interval</title></polygon>")
+        outline = ([point.top for point in present if point.top]
+                   + [point.bottom for point in reversed(present) if point.bottom])
+        band = (f"<polygon points='{' '.join(outline)}' class='band' transform='{place}'>"
+                f"<title>{label_name}: {confidence}interval</title></polygon>")
     return (
         f"<figure class='trend'><svg width='{width}' height='{height}' role='img' "
-        f"aria-label='{label}'><text x='{left}' y='14' class='label'>{label}</text>"
+        f"aria-label='{label}'><text x='4' y='14' class='label'{fit}>{label}</text>"
         f"<line x1='{left}' y1='{height - bottom}' x2='{width - right}' y2='{height - bottom}' "
         f"class='axis'/><line x1='{left}' y1='{top}' x2='{left}' y2='{height - bottom}' "
         f"class='axis'/><text x='{left - 4}' y='{top + 4}' class='tick' text-anchor='end'>"
-        f"{high:.2f}</text><text x='{left - 4}' y='{height - bottom}' class='tick' "
-        f"text-anchor='end'>{low:.2f}</text><text x='{left}' y='{height - 6}' class='tick'>"
+        f"{high_tick}</text><text x='{left - 4}' y='{height - bottom}' class='tick' "
+        f"text-anchor='end'>{low_tick}</text><text x='{left}' y='{height - 6}' class='tick'>"
         f"{first}</text><text x='{width - right}' y='{height - 6}' class='tick' "
-        f"text-anchor='end'>epoch {last}</text>{band}<polyline points='{line}' class='series'/>"
-        f"<circle cx='{x(best[0]):.1f}' cy='{y(best[1]):.1f}' r='5' class='best'>"
+        f"text-anchor='end'>epoch {last}</text>{band}<polyline points='{line}' class='series' "
+        f"transform='{place}'/><circle cx='{best_x:.1f}' cy='{best_y:.1f}' r='5' class='best'>"
         f"<title>{label}</title></circle></svg></figure>"
     )
 
 
-_STYLE = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; background: #fff; }
-dl#settings { display: grid; grid-template-columns: max-content auto; gap: 0 1em; }
-dt { font-weight: 600; } dd { margin: 0; }
-.trends { display: flex; flex-wrap: wrap; gap: 0.5em; } figure { margin: 0; }
-.axis { stroke: #888; } .series { fill: none; stroke: #1f77b4; stroke-width: 2; }
-.band { fill: #1f77b4; fill-opacity: 0.2; stroke: none; }
-.interval { white-space: nowrap; color: #555; }
-.best { fill: #d62728; } .label { font-size: 12px; } .tick { font-size: 10px; fill: #555; }
-#controls { margin: 1em 0; font-size: 16px; } #slider { width: 40em; max-width: 90%; }
-table { border-collapse: collapse; margin: 0.5em 0; }
-td, th { padding: 2px 8px; text-align: right; border-bottom: 1px solid #ddd; }
-th:first-child, td:first-child { text-align: left; }
-.charts { display: flex; flex-wrap: wrap; gap: 1em; } .charts img { max-width: 520px; }
-.missing { color: #888; }
-"""
-
-_SCRIPT = r"""
-const data = JSON.parse(document.getElementById("epoch-data").textContent);
-const slider = document.getElementById("slider");
-const titles = {confusion_matrix: "Confusion matrix", roc_curve: "ROC",
-                pr_curve: "Precision-recall"};
-const headers = {best_threshold: "best threshold", f1_at_best_threshold: "f1 at best threshold",
-                 f1_at_best_threshold_heldout: "f1 at best threshold, held-out"};
-function cell(tag, text) { const c = document.createElement(tag); c.textContent = text; return c; }
-function show(index) {
-  const item = data.epochs[index];
-  if (!item) return;
-  document.getElementById("epoch-label").textContent = "Epoch " + item.epoch;
-  slider.setAttribute("aria-valuetext", "epoch " + item.epoch);
-  const scalars = document.getElementById("scalars");
-  scalars.replaceChildren();
-  const head = document.createElement("tr"), values = document.createElement("tr");
-  for (const [name, value] of Object.entries(item.scalars)) {
-    head.append(cell("th", headers[name] || name));
-    const td = cell("td", value); td.dataset.metric = name; values.append(td);
-    const parts = /^(.*) (\[[^\]]*\])$/.exec(value);  // "0.9644 [0.9480, 0.9781]"
-    if (parts) {  // the interval wraps as one piece, under its value
-      const interval = cell("span", parts[2]); interval.className = "interval";
-      td.replaceChildren(parts[1] + " ", interval);
-    }
-  }
-  scalars.append(head, values);
-  if (item.confidence)
-    scalars.prepend(cell("caption", "[low, high]: " + item.confidence + " intervals"));
-  document.getElementById("undefined").textContent =
-    item.undefined ? "Metrics are nan at this epoch: " + item.undefined : "";
-  showClasses(item);
-  const pairs = document.getElementById("confused-pairs");
-  pairs.replaceChildren();
-  if (item.pairs && item.pairs.length) {
-    const header = document.createElement("tr");
-    for (const name of ["true", "predicted", "count", "rate of the true class"])
-      header.append(cell("th", name));
-    pairs.append(cell("caption", "Most confused pairs"), header);
-    for (const row of item.pairs) {
-      const tr = document.createElement("tr");
-      for (const value of row) tr.append(cell("td", value));
-      pairs.append(tr);
-    }
-  }
-  const charts = document.getElementById("charts");
-  charts.replaceChildren();
-  for (const name of Object.keys(titles)) {
-    const figure = document.createElement("figure");
-    if (item.images[name]) {
-      const img = document.createElement("img");
-      img.src = "data:image/png;base64," + item.images[name];
-      img.alt = titles[name] + " at epoch " + item.epoch;
-      img.id = "chart-" + name;
-      figure.append(img);
-    } else {
-      figure.append(cell("p", titles[name] + ": not drawn for this epoch"));
-      figure.className = "missing";
-    }
-    charts.append(figure);
-  }
-}
-// the per-class table sorts by the clicked column (again: the other way); beyond 30
-// classes it opens with the worst F1 first
-const columns = ["class", "precision", "recall", "f1", "support", "roc_auc", "pr_auc"];
-let sortColumn = null, sortUp = true;
-function sortKey(value) { const x = parseFloat(value); return Number.isNaN(x) ? null : x; }
-function sortedRows(rows) {
-  if (sortColumn === null) return rows;
-  const sign = sortUp ? 1 : -1;
-  return rows.map((row, index) => [row, index]).sort(([a, i], [b, j]) => {
-    if (sortColumn === 0) return sign * a[0].localeCompare(b[0]) || i - j;
-    const x = sortKey(a[sortColumn]), y = sortKey(b[sortColumn]);
-    if (x === null || y === null) return (x === null) - (y === null) || i - j;  // nan last
-    return sign * (x - y) || i - j;
-  }).map(([row]) => row);
-}
-function showClasses(item) {
-  const table = document.getElementById("per-class");
-  table.replaceChildren();
-  const header = document.createElement("tr");
-  columns.forEach((name, index) => {
-    const th = cell("th", name + (index === sortColumn ? (sortUp ? " \u25b2" : " \u25bc") : ""));
-    th.dataset.column = name;
-    th.style.cursor = "pointer";
-    th.setAttribute("aria-sort", index === sortColumn ? (sortUp ? "ascending" : "descending")
-                                                      : "none");
-    th.addEventListener("click", () => {
-      sortUp = sortColumn === index ? !sortUp : true;
-      sortColumn = index;
-      showClasses(item);
-    });
-    header.append(th);
-  });
-  table.append(header);
-  for (const row of sortedRows(item.rows)) {
-    const tr = document.createElement("tr");
-    for (const value of row) tr.append(cell("td", value));
-    table.append(tr);
-  }
-}
-const last = data.epochs[data.epochs.length - 1];
-if (last && last.rows.length > 30) { sortColumn = 3; sortUp = true; }
-slider.addEventListener("input", () => show(Number(slider.value)));
-document.addEventListener("keydown", (event) => {
-  if (event.target === slider) return;  // the slider moves itself
-  const step = {ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1}[event.key];
-  if (step === undefined) return;
-  const next = Math.min(Number(slider.max), Math.max(0, Number(slider.value) + step));
-  slider.value = String(next);
-  show(next);
-  event.preventDefault();
-});
-slider.value = slider.max;
-show(Number(slider.max));
-"""
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>{style}</style></head>
-<body>
-<h1>{title}</h1>
-{settings}
-<h2>Every epoch</h2>
-<div class="trends">{trends}</div>
-<h2>One epoch</h2>
-<div id="controls"><label for="slider" id="epoch-label">Epoch</label><br>
-<input type="range" id="slider" min="0" max="{max_index}" step="1" value="{max_index}"></div>
-<table id="scalars"></table>
-<p id="undefined"></p>
-<div class="charts" id="charts"></div>
-<h3>Per class</h3>
-<table id="per-class"></table>
-<table id="confused-pairs"></table>
-<script type="application/json" id="epoch-data">{payload}</script>
-<script>{script}</script>
-</body></html>
-"""
+def _tick(value: float) -> str:
+    """An axis end: 2 decimals for values of the unit range, whole numbers from 100, and
+    2 significant digits below 0.01 (a learning rate), short enough for the margin."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2g}"
