@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from epoch_eval.sinks.history_logs import HistoryLogs
     from epoch_eval.sinks.html_report import HtmlReport
     from epoch_eval.sinks.json_lines import JsonLines, read_jsonl
+    from epoch_eval.sinks.mlflow_logs import MlflowLogs
     from epoch_eval.sinks.png_folder import PngFolder
     from epoch_eval.sinks.stdout import Stdout
     from epoch_eval.sinks.tensorboard_logs import TensorBoardLogs
@@ -40,6 +41,7 @@ _LAZY = {
     "HtmlReport": "epoch_eval.sinks.html_report",
     "JsonLines": "epoch_eval.sinks.json_lines",
     "read_jsonl": "epoch_eval.sinks.json_lines",
+    "MlflowLogs": "epoch_eval.sinks.mlflow_logs",
     "PngFolder": "epoch_eval.sinks.png_folder",
     "Stdout": "epoch_eval.sinks.stdout",
     "Tally": "epoch_eval.callback.tally",
@@ -54,6 +56,7 @@ __all__ = [
     "HistoryLogs",
     "HtmlReport",
     "JsonLines",
+    "MlflowLogs",
     "PerClassMetrics",
     "PngFolder",
     "PrecisionRecallCurve",
