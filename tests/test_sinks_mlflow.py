@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -83,8 +84,9 @@ def check_run(client, run_id, history, n_epochs):
     assert params["epoch_eval.task"] == "multiclass"
     assert params["epoch_eval.classes"] == ", ".join(str(i) for i in range(10))
     assert params["epoch_eval.average"] == "macro" and params["epoch_eval.threshold"] == "0.5"
-    record = json.loads(mlflow.artifacts.load_text(
-        f"{client.get_run(run_id).info.artifact_uri}/epoch_eval/epoch_{n_epochs:03d}.json"))
+    with tempfile.TemporaryDirectory() as folder:
+        path = client.download_artifacts(run_id, f"epoch_eval/epoch_{n_epochs:03d}.json", folder)
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
     assert record["epoch"] == n_epochs
     assert from_json_value(record["evaluation"]).f1 == history.history["val_f1"][-1]
 
