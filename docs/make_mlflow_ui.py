@@ -26,6 +26,8 @@ from sklearn.model_selection import train_test_split
 
 from epoch_eval import EpochEvaluator, HistoryLogs, MlflowLogs
 
+EPOCHS = 6
+
 
 def fit(uri: str) -> str:
     """A 6-epoch digits fit logged into `uri`; the run's id."""
@@ -38,7 +40,7 @@ def fit(uri: str) -> str:
                               keras.layers.Dense(10, activation="softmax")])
     model.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy")
     sink = MlflowLogs(tracking_uri=uri)
-    model.fit(x_train, y_train, epochs=6, batch_size=64, verbose=0,
+    model.fit(x_train, y_train, epochs=EPOCHS, batch_size=64, verbose=0,
               callbacks=[EpochEvaluator((x_val, y_val), sinks=[HistoryLogs(), sink])])
     assert sink.last_run_id is not None
     return sink.last_run_id
@@ -66,8 +68,10 @@ def serve(folder: str, uri: str) -> tuple[subprocess.Popen, str]:
 
 
 def screenshot(url: str, run_id: str, output: str) -> None:
+    from PIL import Image
     from selenium import webdriver
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     options = webdriver.ChromeOptions()
@@ -80,11 +84,28 @@ def screenshot(url: str, run_id: str, output: str) -> None:
     try:
         driver.get(f"{url}/#/experiments/0/runs/{run_id}/model-metrics")
         WebDriverWait(driver, 90).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=range], [role=slider]"))
-        time.sleep(3)  # the images load after the slider appears
+            lambda d: d.find_elements(By.CSS_SELECTOR, "[role=slider]"))
+        driver.execute_script(  # the assistant's side panel: closed
+            "document.querySelectorAll('button[aria-label]').forEach(b => "
+            "{ if (/close/i.test(b.getAttribute('aria-label'))) b.click(); })")
+        search = driver.find_element(By.CSS_SELECTOR, "input[placeholder*='Search metric']")
+        search.send_keys("curve")  # the image charts only
+        WebDriverWait(driver, 30).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "input[type=number]")) == 3)
+        last = str(EPOCHS - 1)
+        for box in driver.find_elements(By.CSS_SELECTOR, "input[type=number]"):
+            box.send_keys(Keys.CONTROL, "a")  # each chart's slider at the last step
+            box.send_keys(last, Keys.ENTER)
+        driver.execute_script("document.activeElement.blur()")
+        WebDriverWait(driver, 30).until(lambda d: all(
+            slider.get_attribute("aria-valuenow") == last
+            for slider in d.find_elements(By.CSS_SELECTOR, "[role=slider]")))
+        time.sleep(3)  # the images of that step load
         driver.save_screenshot(output)
     finally:
         driver.quit()
+    with Image.open(output) as page:  # the cards, without the empty page below them
+        page.crop((0, 0, page.width, 640)).save(output)
 
 
 def main(output: str) -> None:
