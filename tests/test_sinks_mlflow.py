@@ -196,6 +196,28 @@ def test_bad_arguments_and_a_missing_mlflow(monkeypatch):
         MlflowLogs()
 
 
+def test_the_training_process_never_imports_mlflow_itself(tmp_path):
+    script = (
+        "import sys\n"
+        "from sink_epochs import epochs\n"
+        "from epoch_eval import MlflowLogs\n"
+        f"sink = MlflowLogs(tracking_uri={f'sqlite:///{tmp_path}/mlflow.db'!r}, charts=())\n"
+        "sink.open()\n"
+        "for result in epochs('multiclass', 2): sink.write(result)\n"
+        "sink.close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'sqlalchemy')))\n"
+    )
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              [str(tests), str(tests.parent)])})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "[]"
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs(["0"])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "val_f1")] == [0, 1]
+
+
 # --- A real tracking server ---------------------------------------------------------------
 
 def free_port() -> int:
