@@ -135,6 +135,7 @@ def test_the_run_of_a_process_that_exits_without_closing_it_is_failed(tmp_path, 
     """At exit (`atexit`), or, where the process dies without it, the child process reading
     the end of its input, marks the run FAILED."""
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    folders = set(Path(tempfile.gettempdir()).glob("epoch_eval_mlflow_*"))
     script = (
         "import os, sys\n"
         "from sink_epochs import epochs\n"
@@ -151,10 +152,14 @@ def test_the_run_of_a_process_that_exits_without_closing_it_is_failed(tmp_path, 
                               [str(tests), str(tests.parent)])})
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.split()[-1]
+    def left() -> set[Path]:  # its temporary folder, until removed
+        return set(Path(tempfile.gettempdir()).glob("epoch_eval_mlflow_*")) - folders
+
     deadline = time.monotonic() + 60  # os._exit: the orphaned child ends the run by itself
-    while status(uri, run_id) != "FAILED" and time.monotonic() < deadline:
+    while (status(uri, run_id) != "FAILED" or left()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert status(uri, run_id) == "FAILED"
+    assert not left()
 
 
 def test_logs_into_the_active_run_and_leaves_it_open(tmp_path, monkeypatch):
@@ -172,6 +177,27 @@ def test_logs_into_the_active_run_and_leaves_it_open(tmp_path, monkeypatch):
     client = MlflowClient(uri)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_ee_f1")] == [0, 1]
     assert image_steps(client, run.info.run_id) == {"roc_curve": [0, 1]}
+
+
+def test_a_logging_process_that_dies_is_one_warning_and_nothing_left(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    folders = set(Path(tempfile.gettempdir()).glob("epoch_eval_mlflow_*"))
+    sink = MlflowLogs(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", charts=())
+    sink.open()
+    written = epochs("binary", 3)
+    sink.write(written[0])
+    (child,) = psutil.Process().children()
+    child.kill()
+    child.wait(timeout=30)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for result in written[1:]:
+            sink.write(result)
+        sink.close()
+    messages = [str(w.message) for w in caught if "epoch_eval" in str(w.message)]
+    assert len(messages) == 1 and "ended unexpectedly" in messages[0], messages
+    assert psutil.Process().children() == []
+    assert set(Path(tempfile.gettempdir()).glob("epoch_eval_mlflow_*")) <= folders
 
 
 def test_no_tracking_uri_is_refused_before_training(tmp_path, monkeypatch):

@@ -14,8 +14,8 @@ thread stuck in those retries cannot be stopped. So the calls are made in a chil
 - `end` waits for the answers and the child's exit on the same terms, then removes the
   temporary folder; a process left running by a `fit` that raised is ended (its run FAILED)
   at the next `end` of its owner or when the training process exits (`atexit`); should the
-  training process die without it, the child reads the end of its input and marks the run
-  FAILED by itself.
+  training process die without it, the child reads the end of its input, marks the run
+  FAILED and removes the temporary folder by itself.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class MlflowProcess:
         self.timeout = timeout
         self.folder = Path(tempfile.mkdtemp(prefix="epoch_eval_mlflow_"))
         settings = {"tracking_uri": tracking_uri, "run_id": run_id,
-                    "experiment_id": experiment_id}
+                    "experiment_id": experiment_id, "folder": str(self.folder)}
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         with open(self.folder / "worker.log", "wb") as log:
             self._process = subprocess.Popen(
@@ -129,8 +129,8 @@ class MlflowProcess:
             except BlockingIOError:
                 self._note("MLflow logging fell behind (the pipe to its process is full), "
                            "so a message was dropped")
-            except OSError as error:  # the child is gone; `poll` says so
-                self._note(f"could not hand a message to the MLflow process ({error})")
+            except OSError as error:  # the child is gone
+                self._give_up(f"ended unexpectedly ({error}; its log: {self._log_tail()})")
 
     def write_file(self, name: str, data: bytes) -> str | None:
         """Write `data` into the private folder for the child to read; None if it failed
@@ -233,8 +233,8 @@ class MlflowProcess:
         """Give up (lock held) on a child that died or has answered nothing for `timeout`."""
         if self._process.poll() is not None:
             if not exited_ok:
-                self._give_up(f"ended unexpectedly (exit code {self._process.returncode}: "
-                              f"{self._log_tail()})")
+                self._give_up(f"ended unexpectedly (exit code {self._process.returncode}; "
+                              f"its log: {self._log_tail()})")
             elif self._pending:
                 self._note(f"MLflow did not confirm {len(self._pending)} item(s) before the "
                            f"end of the run")

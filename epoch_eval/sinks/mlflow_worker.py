@@ -3,7 +3,8 @@ process, so that a tracking store that stops answering can be stopped with it.
 
 Run as a script by `mlflow_process`; it imports the standard library, MLflow and Pillow, and
 nothing of epoch_eval. Its first argument is the run's settings as JSON
-(`{"tracking_uri", "run_id", "experiment_id"}`); then it reads one JSON message a line on
+(`{"tracking_uri", "run_id", "experiment_id", "folder"}`, the last the training process'
+temporary folder for this run); then it reads one JSON message a line on
 standard input and answers one JSON line per message on standard output:
 
 - first answer: `{"ready": run_id}`, or `{"fatal": text, "kind": "connection" | "value"}`
@@ -17,7 +18,7 @@ standard input and answers one JSON line per message on standard output:
 - `{"end": "FINISHED" | "FAILED"}`: the run is ended so if this process created it (a run it
   was given is left as it is), then the process ends. At the end of input without `end`
   (the training process ended, or died, without closing the run), a run it created is
-  marked FAILED.
+  marked FAILED, and the temporary folder removed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -49,7 +51,7 @@ def main() -> None:
         _answer(answers, {"fatal": f"{type(error).__name__}: {error}", "kind": "value"})
         return
     _answer(answers, {"ready": run_id})
-    status = "FAILED"  # unless told otherwise before the end of input
+    status = None
     for line in sys.stdin:
         message = json.loads(line)
         if "end" in message:
@@ -62,7 +64,9 @@ def main() -> None:
             os.remove(path)
         _answer(answers, _log(client, run_id, message))
     if owned:
-        client.set_terminated(run_id, status)
+        client.set_terminated(run_id, status or "FAILED")
+    if status is None:  # the training process is gone: its temporary folder is ours to remove
+        shutil.rmtree(settings["folder"], ignore_errors=True)
 
 
 class _Fatal(Exception):
