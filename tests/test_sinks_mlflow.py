@@ -49,6 +49,7 @@ def no_mlflow_settings(monkeypatch):
     while mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    mlflow.tracking.fluent._active_experiment_id = None  # what set_experiment set
 
 
 def fit(digits, sink, epochs=3, extra=()):
@@ -177,6 +178,20 @@ def test_logs_into_the_active_run_and_leaves_it_open(tmp_path, monkeypatch):
     client = MlflowClient(uri)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "val_ee_f1")] == [0, 1]
     assert image_steps(client, run.info.run_id) == {"roc_curve": [0, 1]}
+
+
+def test_a_run_it_starts_goes_to_the_experiment_set_with_mlflow(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the experiment MLflow creates here keeps ./mlruns
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.set_experiment("digits")
+    sink = MlflowLogs(charts=())
+    sink.open()
+    sink.write(epochs("binary", 1)[0])
+    sink.close()
+    run = MlflowClient(uri).get_run(sink.last_run_id)
+    assert run.info.experiment_id == experiment.experiment_id != "0"
+    assert run.info.status == "FINISHED"
 
 
 def test_a_logging_process_that_dies_is_one_warning_and_nothing_left(tmp_path):

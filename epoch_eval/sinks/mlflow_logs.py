@@ -168,8 +168,8 @@ class MlflowLogs(Sink):
                 run_id, uri = active.info.run_id, store  # the user's run, in its store
             elif uri is None and _tracking_uri_set(mlflow):
                 uri = store
-            experiment_id = getattr(getattr(mlflow.tracking, "fluent", None),
-                                    "_active_experiment_id", None)
+            fluent = sys.modules.get("mlflow.tracking.fluent")  # mlflow.set_experiment's
+            experiment_id = getattr(fluent, "_active_experiment_id", None)
         uri = uri if uri is not None else os.environ.get("MLFLOW_TRACKING_URI") or None
         if uri is None:
             raise ValueError(
