@@ -304,6 +304,14 @@ def server(tmp_path):
         stop(process)
 
 
+def test_a_server_that_is_down_is_refused_at_open_within_seconds():
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(ConnectionError, match=f"{url} does not answer"):
+        MlflowLogs(tracking_uri=url).open()
+    assert time.monotonic() - started < 60  # MLflow's own retries: minutes
+
+
 def test_tracking_server_holds_every_epoch(digits, server):
     url, _ = server
     sink = MlflowLogs(tracking_uri=url)
