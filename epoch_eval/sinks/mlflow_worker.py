@@ -42,6 +42,8 @@ def main() -> None:
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     settings = json.loads(sys.argv[1])
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(5)  # training first: logging catches up between steps
     try:
         client, run_id, owned = _start(settings)
     except _Fatal as error:
