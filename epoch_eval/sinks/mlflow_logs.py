@@ -34,8 +34,8 @@ class MlflowLogs(Sink):
     The run: `run_id` if given; else the active run (`with mlflow.start_run():`, or the run
     `mlflow.keras.autolog()` opened) unless `tracking_uri` names another store; else the
     sink starts a run (in the experiment set with `mlflow.set_experiment`,
-    `MLFLOW_EXPERIMENT_NAME` or `MLFLOW_EXPERIMENT_ID`, else Default)
-    when `fit` starts and ends it FINISHED when `fit` ends. When `fit` raises, Keras calls no
+    `MLFLOW_EXPERIMENT_NAME` or `MLFLOW_EXPERIMENT_ID`, else Default) when `fit` starts and
+    ends it FINISHED when `fit` ends. When `fit` raises, Keras calls no
     callback: that run is marked FAILED when the next `fit` with this sink starts, or at the
     latest when the process exits.
 
@@ -58,6 +58,12 @@ class MlflowLogs(Sink):
     Raises:
         ImportError: if MLflow is not installed (the `mlflow` extra).
         ValueError: for an unknown chart name, a bad prefix or timeout.
+
+    Example:
+        >>> sink = MlflowLogs(tracking_uri="sqlite:///runs/mlflow.db")
+        >>> model.fit(x, y, epochs=10, callbacks=[EpochEvaluator((x_val, y_val),
+        ...                                                      sinks=[HistoryLogs(), sink])])
+        >>> sink.last_run_id  # the run it started, now FINISHED
     """
 
     waits_for_epoch_line: ClassVar[bool] = False  # prints nothing: written at the epoch's end
