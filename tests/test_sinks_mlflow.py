@@ -180,6 +180,28 @@ def test_logs_into_the_active_run_and_leaves_it_open(tmp_path, monkeypatch):
     assert image_steps(client, run.info.run_id) == {"roc_curve": [0, 1]}
 
 
+def test_beside_keras_autolog_each_value_is_logged_once_in_its_run(digits, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)  # autolog's run keeps its artifacts in ./mlruns
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    mlflow.set_tracking_uri(uri)
+    mlflow.keras.autolog(log_models=False)
+    try:
+        x_train, y_train, x_val, y_val = digits
+        sink = MlflowLogs(charts=())
+        history = mlp(64, 10).fit(
+            x_train, y_train, epochs=2, batch_size=64, verbose=0, validation_data=(x_val, y_val),
+            callbacks=[EpochEvaluator((x_val, y_val), sinks=[HistoryLogs(), sink])])
+    finally:
+        mlflow.keras.autolog(disable=True)
+    client = MlflowClient(uri)
+    assert client.get_run(sink.last_run_id).info.status == "FINISHED"  # ended by autolog
+    for name in ("val_loss", "val_f1", "val_pr_auc"):
+        logged = client.get_metric_history(sink.last_run_id, name)
+        assert [m.step for m in logged] == [0, 1], name
+        assert [m.value for m in logged] == pytest.approx(history.history[name]), name
+
+
 def test_a_run_it_starts_goes_to_the_experiment_set_with_mlflow(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the experiment MLflow creates here keeps ./mlruns
     uri = f"sqlite:///{tmp_path}/mlflow.db"

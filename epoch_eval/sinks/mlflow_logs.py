@@ -29,7 +29,8 @@ class MlflowLogs(Sink):
     autolog logs `val_loss`), the charts as step-indexed images (`key` = the chart's name),
     the evaluation as `epoch_eval/epoch_NNN.json` (the record `JsonLines` writes), and the
     settings once as params `epoch_eval.task`, `epoch_eval.classes`, `epoch_eval.threshold`,
-    `epoch_eval.average`.
+    `epoch_eval.average`. Into the run of `mlflow.keras.autolog()`, the values already in
+    Keras' logs (from `HistoryLogs`) are left to autolog, which logs every key of the logs.
 
     The run: `run_id` if given; else the active run (`with mlflow.start_run():`, or the run
     `mlflow.keras.autolog()` opened) unless `tracking_uri` names another store; else the
@@ -95,6 +96,7 @@ class MlflowLogs(Sink):
         self.timeout = float(timeout)
         self._process: MlflowProcess | None = None
         self._params_logged = False
+        self._autolog_logs_values = False
         self.last_run_id: str | None = None
         """The id of the run this sink logs into (from `open` on), or logged into last."""
 
@@ -108,6 +110,9 @@ class MlflowLogs(Sink):
         """
         self._end("FAILED")
         uri, run_id, experiment_id = self._target()
+        # autolog's callback, appended after ours, logs every key of Keras' logs into its run
+        self._autolog_logs_values = run_id is not None and run_id == _active_run_id() and (
+            _keras_autolog_on())
         cwd = None
         if uri.startswith("sqlite:///") and not uri.endswith(":memory:"):
             folder = Path(uri[len("sqlite:///"):]).parent
@@ -137,9 +142,11 @@ class MlflowLogs(Sink):
         step = result.epoch - 1  # as MLflow's Keras autolog counts epochs
         timestamp = _milliseconds()
         evaluation = result.evaluation
-        process.send({"step": step, "timestamp": timestamp,
-                      "metrics": {f"{self.prefix}{name}": value
-                                  for name, value in evaluation.scalars().items()},
+        metrics = {f"{self.prefix}{name}": value for name, value in evaluation.scalars().items()}
+        if self._autolog_logs_values:  # the values HistoryLogs put in the logs: logged once
+            metrics = {name: value for name, value in metrics.items()
+                       if result.logs.get(name) != value}
+        process.send({"step": step, "timestamp": timestamp, "metrics": metrics,
                       "params": {} if self._params_logged else _params(evaluation)})
         self._params_logged = True
         record = json.dumps(epoch_record(result.epoch, evaluation), allow_nan=False,
@@ -184,6 +191,23 @@ class MlflowLogs(Sink):
                 "call mlflow.set_tracking_uri(...), or set MLFLOW_TRACKING_URI. MLflow's "
                 "default would write into the working directory.")
         return _absolute(uri), run_id, experiment_id
+
+
+def _active_run_id() -> str | None:
+    mlflow: Any = sys.modules.get("mlflow")
+    active = None if mlflow is None else mlflow.active_run()
+    return None if active is None else str(active.info.run_id)
+
+
+def _keras_autolog_on() -> bool:
+    """Whether `mlflow.keras.autolog()` (or `mlflow.tensorflow.autolog()`) is on here."""
+    utils = sys.modules.get("mlflow.utils.autologging_utils")
+    disabled = getattr(utils, "autologging_is_disabled", None)
+    try:
+        return disabled is not None and not all(disabled(name) for name in ("keras",
+                                                                             "tensorflow"))
+    except Exception:  # a private helper of MLflow's: if it changed, log everything
+        return False
 
 
 def _tracking_uri_set(mlflow: Any) -> bool:
