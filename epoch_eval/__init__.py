@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from epoch_eval.sinks.html_report import HtmlReport
     from epoch_eval.sinks.json_lines import JsonLines, read_jsonl
     from epoch_eval.sinks.notebook import Notebook
+    from epoch_eval.sinks.mlflow_logs import MlflowLogs
     from epoch_eval.sinks.png_folder import PngFolder
     from epoch_eval.sinks.stdout import Stdout
     from epoch_eval.sinks.tensorboard_logs import TensorBoardLogs
@@ -44,6 +45,7 @@ _LAZY = {
     "JsonLines": "epoch_eval.sinks.json_lines",
     "read_jsonl": "epoch_eval.sinks.json_lines",
     "Notebook": "epoch_eval.sinks.notebook",
+    "MlflowLogs": "epoch_eval.sinks.mlflow_logs",
     "PngFolder": "epoch_eval.sinks.png_folder",
     "Stdout": "epoch_eval.sinks.stdout",
     "Tally": "epoch_eval.callback.tally",
@@ -60,6 +62,7 @@ __all__ = [
     "HtmlReport",
     "JsonLines",
     "Notebook",
+    "MlflowLogs",
     "PerClassMetrics",
     "PngFolder",
     "PrecisionRecallCurve",

@@ -49,9 +49,9 @@ def executed(tmp_path_factory) -> list:
         pytest.skip("a real kernel imports the backend again (10-20 s): run on the TensorFlow "
                     "leg only; the sink has no backend code, and tests/test_sinks_notebook.py "
                     "runs on every backend")
-    nbclient = pytest.importorskip("nbclient")
-    nbformat = pytest.importorskip("nbformat")
-    pytest.importorskip("ipykernel")
+    import ipykernel  # noqa: F401  (the `test` extra has them: a missing one fails here)
+    import nbclient
+    import nbformat
     home = tmp_path_factory.mktemp("jupyter")
     spec = home / "kernels" / "epoch_eval_test"
     spec.mkdir(parents=True)
