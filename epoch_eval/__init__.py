@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from epoch_eval.sinks.history_logs import HistoryLogs
     from epoch_eval.sinks.html_report import HtmlReport
     from epoch_eval.sinks.json_lines import JsonLines, read_jsonl
-    from epoch_eval.sinks.notebook import Notebook
     from epoch_eval.sinks.mlflow_logs import MlflowLogs
+    from epoch_eval.sinks.notebook import Notebook
     from epoch_eval.sinks.png_folder import PngFolder
     from epoch_eval.sinks.stdout import Stdout
     from epoch_eval.sinks.tensorboard_logs import TensorBoardLogs
@@ -61,8 +61,8 @@ __all__ = [
     "HistoryLogs",
     "HtmlReport",
     "JsonLines",
-    "Notebook",
     "MlflowLogs",
+    "Notebook",
     "PerClassMetrics",
     "PngFolder",
     "PrecisionRecallCurve",
