@@ -1,5 +1,6 @@
-"""The weighted micro average summed from the classes' rankings (`epoch_eval.metrics.pooled`)
-is the curve of one sort of the pooled scores: the same points, thresholds and AUC."""
+"""The micro average summed from the classes' rankings (`epoch_eval.metrics.pooled`) is the
+curve of one sort of the pooled scores: the same points, thresholds and AUC, bit for bit
+without weights and with dyadic ones."""
 
 from __future__ import annotations
 
@@ -17,22 +18,27 @@ evaluate_module = importlib.import_module("epoch_eval.metrics.evaluate")
 
 
 def pooled_sort_and_sum(task: str, y_true: np.ndarray, scores: np.ndarray,
-                        weight: np.ndarray):
+                        weight: np.ndarray | None):
     """The micro ROC curve from one pooled sort, and from the classes' rankings."""
     targets = to_targets(y_true, scores, task=task, sample_weight=weight)
     truth = evaluate_module._pooled_truth(targets)
     assert PooledCounts.plan(truth, targets.scores, weight) is not None  # the summed way
-    one_sort = curves.weighted_pooled_roc_curve(truth, targets.scores, weight, "micro")
+    if weight is None:
+        one_sort = curves.pooled_roc_curve(
+            curves.count_ranks(targets.scores, targets.scores[truth]), "micro")
+    else:
+        one_sort = curves.weighted_pooled_roc_curve(truth, targets.scores, weight, "micro")
     summed = evaluate_module._ranking_curves(targets)[0]
     return one_sort, summed
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("ties", [False, True])
-def test_summed_micro_curve_is_the_pooled_sorts(monkeypatch, dtype, ties) -> None:
-    """Dyadic weights (some 0) sum exactly in any order: every value is equal, with ties
-    within and across classes, -0.0 beside 0.0 and negative scores (a curve of 100 samples,
-    so that float16's and the rounded scores' few distinct values are enough)."""
+@pytest.mark.parametrize("weighted", [False, True])
+def test_summed_micro_curve_is_the_pooled_sorts(monkeypatch, dtype, ties, weighted) -> None:
+    """Counts, and dyadic weights (some 0), sum exactly in any order: every value is equal,
+    with ties within and across classes, -0.0 beside 0.0 and negative scores (a curve of 100
+    samples, so that float16's and the rounded scores' few distinct values are enough)."""
     monkeypatch.setattr(curves, "CURVE_SAMPLES", 100)
     rng = np.random.default_rng(21)
     n, n_classes = 6000, 7
@@ -42,7 +48,7 @@ def test_summed_micro_curve_is_the_pooled_sorts(monkeypatch, dtype, ties) -> Non
     if ties:
         scores = np.round(scores, 2)
         scores[rng.random((n, n_classes)) < 0.05] = -0.0
-    weight = rng.choice(WEIGHT_VALUES, size=n)
+    weight = rng.choice(WEIGHT_VALUES, size=n) if weighted else None
     one_sort, summed = pooled_sort_and_sum("multiclass", labels, scores.astype(dtype), weight)
     assert summed.auc == one_sort.auc
     for name in ("fpr", "tpr", "thresholds"):

@@ -99,7 +99,8 @@ def weighted_counts(ranked: Descending | None, weight: np.ndarray, dtype: np.dty
     return RankedCounts(fps, tps, ranked.scores_at(at).astype(dtype))
 
 
-def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts:
+def count_ranks(scores: np.ndarray, positive_scores: np.ndarray,
+                ascending: np.ndarray | None = None) -> RankedCounts:
     """`rank()` without weights, from sorted values only: no argsort, no gather of labels.
 
     The number of scores at or above each distinct value comes from where its run starts in
@@ -110,8 +111,10 @@ def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts
     Args:
         scores: every score, of any shape (the pooled `(n, C)` scores for a micro average).
         positive_scores: the scores of the positive samples among them.
+        ascending: `scores` already sorted, lowest first, if the caller has them.
     """
-    ascending = np.sort(scores, axis=None)
+    if ascending is None:
+        ascending = np.sort(scores, axis=None)
     n = len(ascending)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)

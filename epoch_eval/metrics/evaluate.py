@@ -181,7 +181,11 @@ def _ranking_curves(
         if not hasattr(thread, "workspace"):
             thread.workspace = Workspace()
         part = None
-        if weight is None:
+        if weight is None and pooled is not None:
+            ascending = np.sort(score)
+            counts = curves.count_ranks(score, score[truth], ascending)
+            part = pooled.sorted_part(ascending)
+        elif weight is None:
             counts = curves.rank(truth, score, None)
         else:
             ranked, kept = curves.weighted_ranking(truth, score, weight, thread.workspace)
@@ -194,7 +198,7 @@ def _ranking_curves(
 
     # The micro average comes first, alone: its sort of the pooled scores is the largest
     # temporary, and running it beside the classes would add the two peaks of memory. With
-    # weights and many distinct scores it is summed from the classes' rankings instead.
+    # many distinct positive scores it is summed from the classes' rankings instead.
     micro = (_micro_roc_curve(targets) if targets.task != "binary" and pooled is None
              else None)
     classes = list(_one_vs_rest(targets))
@@ -215,9 +219,9 @@ def _ranking_curves(
 
 
 def _pooled_counts(targets: Targets) -> PooledCounts | None:
-    """The weighted micro average's counts summed class by class, where that is the better
-    way (see `pooled.py`); None otherwise."""
-    if targets.task == "binary" or targets.sample_weight is None:
+    """The micro average's counts summed class by class, where that is the better way (see
+    `pooled.py`); None otherwise."""
+    if targets.task == "binary":
         return None
     return PooledCounts.plan(_pooled_truth(targets), targets.scores, targets.sample_weight)
 
