@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn_oracle import WEIGHT_VALUES
 
-from epoch_eval.metrics import curves
+from epoch_eval.metrics import curves, pooled
 from epoch_eval.metrics.pooled import PooledCounts
 from epoch_eval.metrics.targets import to_targets
 
@@ -40,6 +40,7 @@ def test_summed_micro_curve_is_the_pooled_sorts(monkeypatch, dtype, ties, weight
     with ties within and across classes, -0.0 beside 0.0 and negative scores (a curve of 100
     samples, so that float16's and the rounded scores' few distinct values are enough)."""
     monkeypatch.setattr(curves, "CURVE_SAMPLES", 100)
+    monkeypatch.setattr(pooled, "MIN_CLASSES", 2)
     rng = np.random.default_rng(21)
     n, n_classes = 6000, 7
     labels = rng.integers(0, n_classes, n)
@@ -58,6 +59,7 @@ def test_summed_micro_curve_is_the_pooled_sorts(monkeypatch, dtype, ties, weight
 def test_sparse_multilabel_is_summed_too(monkeypatch) -> None:
     """At most one positive per row on average: the summed way, the same curve."""
     monkeypatch.setattr(curves, "CURVE_SAMPLES", 100)
+    monkeypatch.setattr(pooled, "MIN_CLASSES", 2)
     rng = np.random.default_rng(22)
     n, n_labels = 5000, 6
     y_true = (rng.random((n, n_labels)) < 0.12).astype(int)
@@ -69,8 +71,12 @@ def test_sparse_multilabel_is_summed_too(monkeypatch) -> None:
     np.testing.assert_array_equal(summed.thresholds, one_sort.thresholds)
 
 
-def test_plan_keeps_the_pooled_sort_where_it_is_the_better_way() -> None:
+def test_plan_keeps_the_pooled_sort_where_it_is_the_better_way(monkeypatch) -> None:
     rng = np.random.default_rng(23)
+    few_classes = np.eye(8, dtype=bool)[rng.integers(0, 8, 20_000)]
+    assert PooledCounts.plan(few_classes, rng.random((20_000, 8)), None) is None
+    monkeypatch.setattr(pooled, "MIN_CLASSES", 2)
+    assert PooledCounts.plan(few_classes, rng.random((20_000, 8)), None) is not None
     weight = np.ones(3000)
     dense = rng.random((3000, 4)) < 0.5  # more positives than rows
     assert PooledCounts.plan(dense, rng.random((3000, 4)), weight) is None
