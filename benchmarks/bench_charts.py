@@ -20,10 +20,13 @@ import argparse
 import dataclasses
 import io
 import os
+import sys
 import time
 import warnings
 from collections.abc import Callable
 from functools import partial
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this epoch_eval
 
 import numpy as np
 from PIL import Image

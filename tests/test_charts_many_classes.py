@@ -138,6 +138,22 @@ def test_collapse_against_loops():
             assert out[a, b] == pytest.approx(sum(matrix[r, c] for r in rows for c in cols))
 
 
+def test_the_choice_is_kept_for_the_same_evaluation_only():
+    """A chart asks two or three times; the same (immutable) evaluation gets the same answer,
+    read-only, and another evaluation its own."""
+    evaluation = classes(100)
+    first = shown_classes(evaluation)
+    assert shown_classes(evaluation) is first
+    assert not first.matrices[0].flags.writeable
+    matrix = np.array(evaluation.confusion_matrix)
+    outside = next(i for i in range(100) if i not in first.indices)
+    matrix[outside, (outside + 1) % 100] += 1000
+    changed = shown_classes(dataclasses.replace(evaluation,
+                                                confusion_matrix=frozen_array(matrix)))
+    assert outside in changed.indices and outside not in first.indices
+    assert shown_classes(evaluation).indices == first.indices
+
+
 @pytest.mark.parametrize("n_classes", [31, 1000])
 def test_long_names_are_shortened_and_apart(n_classes):
     evaluation = classes(n_classes, long_names=True)

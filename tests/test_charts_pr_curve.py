@@ -56,9 +56,18 @@ def test_a_class_without_positives_is_skipped_and_noted():
 def test_many_classes_name_the_lowest_ap():
     evaluation = multiclass(20, n=3000)
     plot = plot_pr_curve(evaluation)
-    assert len(plot.lines) == 20
     by_ap = sorted(evaluation.pr_curves, key=lambda curve: curve.average_precision)
     assert plot.legend_classes == tuple(curve.label for curve in by_ap[:5])
+    assert set(plot.lines) == set(plot.legend_classes)
+    assert len(plot.other_classes) == 15
+    # the grey curves are drawn as steps, as the lines are: each corner of each step
+    curves = {curve.label: curve for curve in evaluation.pr_curves}
+    for label, segment in zip(plot.other_classes, plot.others.get_segments(), strict=True):
+        recall, precision = curves[label].recall, curves[label].precision
+        np.testing.assert_array_equal(segment[::2, 0], recall)
+        np.testing.assert_array_equal(segment[::2, 1], precision)
+        np.testing.assert_array_equal(segment[1::2, 0], recall[1:])
+        np.testing.assert_array_equal(segment[1::2, 1], precision[:-1])
     assert legend_texts(plot)[-1].startswith("15 other classes (AP ")
 
 

@@ -94,9 +94,19 @@ def test_only_one_class_present_draws_an_explanation():
 def test_100_classes_draw_every_curve_but_name_the_lowest_five():
     evaluation = multiclass(100, n=5000)
     plot = plot_roc_curve(evaluation)
-    assert len(plot.lines) == 100
     by_auc = sorted(evaluation.roc_curves, key=lambda curve: curve.auc)
     assert plot.legend_classes == tuple(curve.label for curve in by_auc[:5])
+    # the five in colour are lines; the other 95, thin and grey, one collection of their curves
+    assert set(plot.lines) == set(plot.legend_classes)
+    assert plot.other_classes == tuple(c.label for c in evaluation.roc_curves
+                                       if c.label not in plot.legend_classes)
+    curves = {curve.label: curve for curve in evaluation.roc_curves}
+    segments = plot.others.get_segments()
+    assert len(segments) == 95 and plot.others in plot.ax.collections
+    for label, segment in zip(plot.other_classes, segments, strict=True):
+        np.testing.assert_array_equal(segment[:, 0], curves[label].fpr)
+        np.testing.assert_array_equal(segment[:, 1], curves[label].tpr)
+    assert plot.others.get_linewidth()[0] < plot.lines[by_auc[0].label].get_linewidth()
     texts = legend_texts(plot)
     assert len(texts) == 2 + 5 + 1 + 1
     assert texts[7].startswith("95 other classes (AUC ")

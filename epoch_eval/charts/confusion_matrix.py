@@ -133,7 +133,7 @@ def plot_confusion_matrix(
             if k < len(panels) - cols:
                 panel.ax.set_xlabel("")
     else:
-        ax = axes_or_new(ax, confusion_matrix_figsize(evaluation))
+        ax = ax if ax is not None else axes_or_new(None, confusion_matrix_figsize(evaluation))
         names = tuple(short_name(name) for name in shown.names)
         panels = [_draw_matrix(ax, shown.matrices[0], names, colour_map, include_values,
                                blank_zeros=not shown.is_all)]

@@ -218,7 +218,7 @@ class _CurveFrame(_Frame):
             self.glyphs.paste(pixels, digit, size, (x, y), _BLACK, anchor=("left", "baseline"))
 
     def _dynamic(self) -> list[Artist]:
-        artists: list[Artist] = [*self.ax.lines, *self.ax.texts]
+        artists: list[Artist] = [*self.ax.lines, *self.ax.collections, *self.ax.texts]
         for artist in artists:
             artist.set_animated(True)
         return artists

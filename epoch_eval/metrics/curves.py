@@ -67,23 +67,40 @@ def rank(truth: np.ndarray, score: np.ndarray, weight: np.ndarray | None,
     """
     if weight is None:
         return count_ranks(score, score[truth])
+    ranked, weight = weighted_ranking(truth, score, weight, workspace)
+    return weighted_counts(ranked, weight, score.dtype, squares)
+
+
+def weighted_ranking(truth: np.ndarray, score: np.ndarray, weight: np.ndarray,
+                     workspace: Workspace | None = None,
+                     ) -> tuple[Descending | None, np.ndarray]:
+    """The sort behind `rank()` with weights: the scores of the rows whose weight is not 0,
+    highest first (None when there is none), and those rows' weights."""
     keep = weight != 0
     if not keep.all():
         truth, score, weight = truth[keep], score[keep], weight[keep]
     if len(score) == 0:
+        return None, weight
+    return Descending.of(score, truth, workspace or Workspace()), weight
+
+
+def weighted_counts(ranked: Descending | None, weight: np.ndarray, dtype: np.dtype,
+                    squares: bool = False) -> RankedCounts:
+    """`rank()`'s counts of a `weighted_ranking`, thresholds in `dtype` (the scores')."""
+    if ranked is None:
         empty = np.zeros(0)
         return RankedCounts(empty, empty, empty, empty if squares else None,
                             empty if squares else None)
-    ranked = Descending.of(score, truth, workspace or Workspace())
     if squares:
         fps, tps, at, negative_squares, positive_squares = ranked.turning_squares(weight)
-        return RankedCounts(fps, tps, ranked.scores_at(at).astype(score.dtype),
+        return RankedCounts(fps, tps, ranked.scores_at(at).astype(dtype),
                             negative_squares, positive_squares)
     fps, tps, at = ranked.turning_counts(weight)
-    return RankedCounts(fps, tps, ranked.scores_at(at).astype(score.dtype))
+    return RankedCounts(fps, tps, ranked.scores_at(at).astype(dtype))
 
 
-def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts:
+def count_ranks(scores: np.ndarray, positive_scores: np.ndarray,
+                ascending: np.ndarray | None = None) -> RankedCounts:
     """`rank()` without weights, from sorted values only: no argsort, no gather of labels.
 
     The number of scores at or above each distinct value comes from where its run starts in
@@ -94,8 +111,10 @@ def count_ranks(scores: np.ndarray, positive_scores: np.ndarray) -> RankedCounts
     Args:
         scores: every score, of any shape (the pooled `(n, C)` scores for a micro average).
         positive_scores: the scores of the positive samples among them.
+        ascending: `scores` already sorted, lowest first, if the caller has them.
     """
-    ascending = np.sort(scores, axis=None)
+    if ascending is None:
+        ascending = np.sort(scores, axis=None)
     n = len(ascending)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
@@ -221,7 +240,7 @@ def pooled_roc_curve(counts: RankedCounts, label: str) -> RocCurve:
     n = len(counts.fps)
     if n <= 2 * CURVE_SAMPLES:
         return roc_curve(counts, label)
-    sampler = _SampledRoc(counts.negatives, counts.positives)
+    sampler = SampledRoc(counts.negatives, counts.positives)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
         at = start + np.flatnonzero(_can_turn(counts.tps, start, stop))
@@ -261,7 +280,7 @@ def weighted_pooled_roc_curve(truth: np.ndarray, scores: np.ndarray, weight: np.
     if n == 0:
         empty = np.zeros(0)
         return roc_curve(RankedCounts(empty, empty, empty), label)
-    sampler = (_SampledRoc(negatives, positives)
+    sampler = (SampledRoc(negatives, positives)
                if ranked.distinct() > 2 * CURVE_SAMPLES else None)
     points: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     start, carry = 0, (0.0, 0.0)
@@ -280,7 +299,7 @@ def weighted_pooled_roc_curve(truth: np.ndarray, scores: np.ndarray, weight: np.
     return roc_curve(RankedCounts(fps, tps, ranked.scores_at(at)), label)
 
 
-class _SampledRoc:
+class SampledRoc:
     """A sampled pooled ROC curve, fed the points where it can turn a chunk at a time from the
     highest score down: among them it keeps the first where a rate reaches each multiple of
     `1 / CURVE_SAMPLES` of its total (and the ends), and sums the exact area under them all

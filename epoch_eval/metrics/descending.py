@@ -43,11 +43,13 @@ class Descending:
 
     def __init__(self, runs: np.ndarray, payload: np.ndarray, positive_flag: int,
                  decode: Callable[[np.ndarray], np.ndarray], workspace: Workspace,
-                 positives_first: bool = False) -> None:
+                 positives_first: bool = False,
+                 encode: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         self.runs = runs  # equal values for tied scores, highest score first
         self.payload = payload  # row | positive_flag, in the same order
         self.positive_flag = positive_flag
-        self._decode = decode
+        self._decode = decode  # runs -> scores
+        self._encode = encode or (lambda values: values.astype(runs.dtype))  # the reverse
         self._workspace = workspace
         self._positives_first = positives_first  # in each run of ties
 
@@ -64,7 +66,7 @@ class Descending:
         np.bitwise_or(payload, np.uint64(flag), out=payload, where=truth)
         order = np.argsort(scores, axis=None)[::-1]
         runs = scores.reshape(-1)[order]
-        return cls(runs, payload.reshape(-1)[order], flag, runs.__getitem__, workspace)
+        return cls(runs, payload.reshape(-1)[order], flag, np.asarray, workspace)
 
     @classmethod
     def _by_keys(cls, scores: np.ndarray, truth: np.ndarray,
@@ -79,21 +81,25 @@ class Descending:
         np.bitwise_or(np.left_shift(truth, 31, dtype=np.uint32),
                       _row_numbers(scores.shape, np.uint32), out=low.reshape(scores.shape))
         keys.sort()
-        runs = halves[1::2][::-1]
-
-        def decode(index: np.ndarray) -> np.ndarray:
-            bits = runs[index]
-            return np.bitwise_xor(bits, _order_mask(~bits), out=bits).view(np.float32)
-
         # in a run of ties the low halves descend: its positives come first
-        return cls(runs, halves[0::2][::-1], 1 << 31, decode, workspace, positives_first=True)
+        return cls(halves[1::2][::-1], halves[0::2][::-1], 1 << 31, _float32_of_keys, workspace,
+                   positives_first=True, encode=_keys_of_float32)
 
     def __len__(self) -> int:
         return len(self.runs)
 
     def scores_at(self, index: np.ndarray) -> np.ndarray:
-        """The scores at these positions of the order."""
-        return self._decode(index)
+        """The scores at these positions of the order (float32 for float16 scores)."""
+        return self._decode(self.runs[index])
+
+    def keys_of(self, scores: np.ndarray) -> np.ndarray:
+        """Scores as `runs` holds them: equal where the scores are equal, ordered as they
+        are."""
+        return self._encode(scores)
+
+    def scores_of(self, keys: np.ndarray) -> np.ndarray:
+        """The scores of values of `runs` (`keys_of` reversed)."""
+        return self._decode(keys)
 
     def distinct(self) -> int:
         """How many distinct scores there are."""
@@ -198,6 +204,17 @@ class Descending:
                 return position + int(changes[0])
             position += window
         return len(self)
+
+
+def _keys_of_float32(scores: np.ndarray) -> np.ndarray:
+    """The bits of float32 `scores` made orderable as unsigned integers (-0.0 as 0.0)."""
+    bits = np.add(scores, np.float32(0.0), dtype=np.float32).view(np.uint32)
+    return np.bitwise_xor(bits, _order_mask(bits), out=bits)
+
+
+def _float32_of_keys(keys: np.ndarray) -> np.ndarray:
+    """`_keys_of_float32` reversed."""
+    return np.bitwise_xor(keys, _order_mask(~keys)).view(np.float32)
 
 
 def _order_mask(bits: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from epoch_eval.metrics.churn import predicted_labels
 from epoch_eval.metrics.counting import CountingMetrics, multilabel_counts, single_label_counts
 from epoch_eval.metrics.descending import Workspace
 from epoch_eval.metrics.influence import RankInfluence, rank_influence
+from epoch_eval.metrics.pooled import PooledCounts
 from epoch_eval.metrics.result import (
     Evaluation,
     PerClassMetrics,
@@ -173,29 +174,56 @@ def _ranking_curves(
     influences, also each class's influences on its AUC and AP (for intervals)."""
     weight = targets.sample_weight
     thread = threading.local()  # a workspace per thread, reused from class to class
+    pooled = _pooled_counts(targets)
 
     def class_curves(item: tuple[str, np.ndarray, np.ndarray]):
         name, truth, score = item
         if not hasattr(thread, "workspace"):
             thread.workspace = Workspace()
-        counts = curves.rank(truth, score, weight, thread.workspace, squares=with_influences)
+        part = None
+        if weight is None and pooled is not None:
+            ascending = np.sort(score)
+            counts = curves.count_ranks(score, score[truth], ascending)
+            part = pooled.sorted_part(ascending)
+        elif weight is None:
+            counts = curves.rank(truth, score, None)
+        else:
+            ranked, kept = curves.weighted_ranking(truth, score, weight, thread.workspace)
+            counts = curves.weighted_counts(ranked, kept, score.dtype, squares=with_influences)
+            if pooled is not None and ranked is not None:
+                part = pooled.part(ranked, kept)  # before the workspace ranks anything else
         influence = rank_influence(counts) if with_influences else None
         return (curves.roc_curve(counts, name), curves.precision_recall_curve(counts, name),
-                best_threshold.best_f1(counts), influence)
+                best_threshold.best_f1(counts), influence, part)
 
     # The micro average comes first, alone: its sort of the pooled scores is the largest
-    # temporary, and running it beside the classes would add the two peaks of memory.
-    micro = _micro_roc_curve(targets) if targets.task != "binary" else None
+    # temporary, and running it beside the classes would add the two peaks of memory. With
+    # many distinct positive scores it is summed from the classes' rankings instead.
+    micro = (_micro_roc_curve(targets) if targets.task != "binary" and pooled is None
+             else None)
     classes = list(_one_vs_rest(targets))
     threads = min(MAX_THREADS, os.cpu_count() or 1, len(classes))
-    if threads == 1 or targets.scores.size < THREADS_FROM_SCORES:
-        per_class = [class_curves(item) for item in classes]
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            per_class = list(pool.map(class_curves, classes))
+    per_class = []
+    with ThreadPoolExecutor(threads) as pool:
+        one_thread = threads == 1 or targets.scores.size < THREADS_FROM_SCORES
+        results = map(class_curves, classes) if one_thread else pool.map(class_curves, classes)
+        for *curves_of_class, part in results:  # in class order
+            per_class.append(curves_of_class)
+            if pooled is not None and part is not None:
+                pooled.add(part)
+    if pooled is not None:
+        micro = pooled.curve("micro")
     influences = [influence for *_, influence in per_class if influence is not None]
     return (micro, tuple(c[0] for c in per_class), tuple(c[1] for c in per_class),
             tuple(c[2] for c in per_class), influences)
+
+
+def _pooled_counts(targets: Targets) -> PooledCounts | None:
+    """The micro average's counts summed class by class, where that is the better way (see
+    `pooled.py`); None otherwise."""
+    if targets.task == "binary":
+        return None
+    return PooledCounts.plan(_pooled_truth(targets), targets.scores, targets.sample_weight)
 
 
 def _one_vs_rest(targets: Targets) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
@@ -210,15 +238,19 @@ def _one_vs_rest(targets: Targets) -> Iterator[tuple[str, np.ndarray, np.ndarray
 
 def _micro_roc_curve(targets: Targets) -> RocCurve:
     """ROC over every (sample, class) pair pooled, as scikit-learn's micro average."""
-    scores, labels = targets.scores, targets.labels
-    if targets.task == "multilabel":
-        truth = labels
-    else:
-        truth = np.zeros(scores.shape, dtype=bool)
-        truth[np.arange(len(labels)), labels] = True
+    scores, truth = targets.scores, _pooled_truth(targets)
     if targets.sample_weight is not None:
         return curves.weighted_pooled_roc_curve(truth, scores, targets.sample_weight, "micro")
     return curves.pooled_roc_curve(curves.count_ranks(scores, scores[truth]), "micro")
+
+
+def _pooled_truth(targets: Targets) -> np.ndarray:
+    """`(n, C)` booleans, True where the row belongs to the class."""
+    if targets.task == "multilabel":
+        return targets.labels
+    truth = np.zeros(targets.scores.shape, dtype=bool)
+    truth[np.arange(len(targets.labels)), targets.labels] = True
+    return truth
 
 
 def _mean_defined(labels: Sequence[str], values: Sequence[float], metric: str,
