@@ -394,7 +394,7 @@ def run_all(args: argparse.Namespace, variants: tuple[str, ...]) -> None:
                   f"epoch {result['median_epoch'] * 1000:5.0f} ms  RSS growth "
                   f"{result['rss_growth_mb']:6.1f} MB  files {result['files']} (checked)",
                   flush=True)
-    after, load_after = load_line("after")
+    after, _ = load_line("after")
     best = {variant: {key: min(r[key] for r in runs[variant])
                       for key in ("wall", "median_epoch", "first_epoch", "cpu", "children_cpu")}
             for variant in variants}
@@ -442,8 +442,10 @@ def run_all(args: argparse.Namespace, variants: tuple[str, ...]) -> None:
                           f"{np.median(c[False]) * 1000:.0f} ms)" for chart, c in costs.items()))
     print(before)
     print(after)
-    if max(load_before, load_after) > 0.5 * (os.cpu_count() or 1):
-        print(f"WARNING: the machine was busy (1-min load average above "
+    # the load after counts this benchmark's own training and chart process (about 1.5 on
+    # 2 cores): whether others were busy is read from the load before it started
+    if load_before > 0.5 * (os.cpu_count() or 1):
+        print(f"WARNING: the machine was busy before this run (1-min load average above "
               f"{0.5 * (os.cpu_count() or 1):.1f}): the ratios above are flattered and noisy; "
               "measure again on a quiet machine before quoting them.")
     print_chart_costs(digits_split()[3])
