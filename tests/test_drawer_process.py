@@ -236,3 +236,27 @@ def test_the_charts_follow_the_training_process_matplotlib_settings(evaluation):
         finally:
             drawer.close()
     assert there == here != plain
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling policies")
+def test_the_process_draws_on_idle_cores_and_is_promoted_when_a_chart_waits(drawer,
+                                                                            evaluation):
+    drawer.png("roc_curve", evaluation, 1)
+    pid = drawer.pid
+    assert pid is not None
+    assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+    assert psutil.Process(pid).nice() == drawer_process.NICENESS
+    os.kill(pid, signal.SIGSTOP)  # as starved: it answers nothing for a while
+    result: list[bytes] = []
+    waiting = threading.Thread(target=lambda: result.append(drawer.png("pr_curve",
+                                                                       evaluation, 2)))
+    waiting.start()
+    deadline = time.monotonic() + 30
+    while os.sched_getscheduler(pid) == os.SCHED_IDLE and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.sched_getscheduler(pid) == os.SCHED_OTHER  # after PROMOTE_SECONDS
+    assert psutil.Process(pid).nice() == drawer_process.NICENESS  # still below training
+    os.kill(pid, signal.SIGCONT)
+    waiting.join(60)
+    assert result and result[0].startswith(b"\x89PNG")
+    assert drawer.pid == pid
