@@ -3,6 +3,7 @@ its parent killed; and that it draws what `FastCharts` draws."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,8 +61,8 @@ def test_it_draws_what_fast_charts_draws_and_sends_an_epochs_evaluation_once(
     sent: list[int] = []
     real_send = drawer_process._send
     monkeypatch.setattr(drawer_process, "_send",
-                        lambda stream, data, deadline: (sent.append(len(data)),
-                                                        real_send(stream, data, deadline)))
+                        lambda stream, data, clock: (sent.append(len(data)),
+                                                     real_send(stream, data, clock)))
     here = FastCharts()
     for name in ("confusion_matrix", "roc_curve", "pr_curve"):
         assert drawer.png(name, evaluation, 3) == here.png(name, evaluation, 3)
@@ -123,7 +124,7 @@ def test_a_renderer_whose_chart_process_is_stopped_closes_in_bounded_time(evalua
                for m in messages), messages
     assert any(f"could not draw roc_curve for epoch 2 (RuntimeError: the chart process (pid "
                f"{pid})" in m for m in messages), messages
-    assert received == [{}]  # the sink heard of the epoch, without the chart
+    assert received == []  # given up at close: nothing delivered to sinks closed next
     assert gone(pid)
     assert not renderer.is_drawing()
 
@@ -183,7 +184,8 @@ def test_the_chart_process_ends_when_its_parent_is_killed(tmp_path):
         except psutil.NoSuchProcess:
             break
         time.sleep(0.02)
-    assert not psutil.pid_exists(child) or psutil.Process(child).status() == "zombie"
+    with contextlib.suppress(psutil.NoSuchProcess):  # gone: reaped
+        assert psutil.Process(child).status() == psutil.STATUS_ZOMBIE
 
 
 def test_close_reaps_the_process_and_kills_one_that_does_not_end(evaluation, monkeypatch):
@@ -250,13 +252,94 @@ def test_the_process_draws_on_idle_cores_and_is_promoted_when_a_chart_waits(draw
     result: list[bytes] = []
     waiting = threading.Thread(target=lambda: result.append(drawer.png("pr_curve",
                                                                        evaluation, 2)))
+    start = time.monotonic()
     waiting.start()
-    deadline = time.monotonic() + 30
+    deadline = start + 30
     while os.sched_getscheduler(pid) == os.SCHED_IDLE and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert os.sched_getscheduler(pid) == os.SCHED_OTHER  # after PROMOTE_SECONDS
+    assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+    assert time.monotonic() - start >= drawer_process.PROMOTE_SECONDS  # not at once
     assert psutil.Process(pid).nice() == drawer_process.NICENESS  # still below training
     os.kill(pid, signal.SIGCONT)
     waiting.join(60)
     assert result and result[0].startswith(b"\x89PNG")
     assert drawer.pid == pid
+
+
+def large_evaluation():
+    """An evaluation whose pickle is far beyond a pipe's 64 KiB."""
+    rng = np.random.default_rng(2)
+    y_true = rng.integers(0, 10, 3000)
+    scores = rng.dirichlet(np.ones(10), 3000)
+    return evaluate(y_true, scores)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling policies")
+def test_a_new_process_starved_before_it_reads_its_first_request_is_promoted(drawer):
+    big = large_evaluation()
+    child = drawer.start()
+    assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE  # from its start, set by us
+    os.kill(child.pid, signal.SIGSTOP)  # as starved while it imports: it reads nothing
+    result: list[bytes] = []
+    sending = threading.Thread(target=lambda: result.append(drawer.png("roc_curve", big, 1)))
+    start = time.monotonic()
+    sending.start()
+    deadline = start + 30
+    while os.sched_getscheduler(child.pid) == os.SCHED_IDLE and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.sched_getscheduler(child.pid) == os.SCHED_OTHER  # while the send still waits
+    assert time.monotonic() - start >= drawer_process.PROMOTE_SECONDS
+    os.kill(child.pid, signal.SIGCONT)
+    sending.join(60)
+    assert result and result[0].startswith(b"\x89PNG")
+    assert drawer.pid == child.pid
+
+
+def test_a_failure_inside_the_exchange_stops_the_process_and_names_it(drawer, evaluation,
+                                                                      monkeypatch):
+    drawer.png("roc_curve", evaluation, 1)
+    pid = drawer.pid
+    assert pid is not None
+
+    def broken(fd, events, seconds):
+        raise ValueError("filedescriptor out of range in select()")
+
+    monkeypatch.setattr(drawer_process, "_ready", broken)
+    with pytest.raises(RuntimeError, match=rf"\(pid {pid}\) failed \(ValueError: filedescriptor"):
+        drawer.png("pr_curve", evaluation, 2)
+    assert gone(pid)
+    monkeypatch.undo()
+    assert drawer.png("pr_curve", evaluation, 3).startswith(b"\x89PNG")  # a new one
+
+
+@pytest.mark.parametrize("answered_before", [False, True])
+def test_a_renderer_that_gives_up_at_close_draws_nothing_more_and_starts_nothing(
+        evaluation, answered_before):
+    renderer = ChartRenderer(stall_seconds=2.0)
+    if answered_before:
+        first = threading.Event()
+        renderer.charts_of(1, evaluation).request(["roc_curve"], lambda pngs: first.set())
+        assert first.wait(60)
+    else:
+        renderer.start_drawer()
+    deadline = time.monotonic() + 30
+    while renderer.drawer_pid() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = renderer.drawer_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # stuck on the next chart
+    received: list[dict[str, bytes]] = []
+    renderer.charts_of(2, evaluation).request(["roc_curve", "pr_curve", "confusion_matrix"],
+                                              received.append)
+    with pytest.warns(RuntimeWarning) as caught:
+        renderer.close()
+    messages = [str(w.message) for w in caught]
+    assert any("charts of epoch 2 are not written" in m for m in messages), messages
+    assert not any("training process from now on" in m for m in messages), messages
+    assert gone(pid)
+    assert not renderer.is_drawing()
+    assert received == []  # nothing delivered to sinks that may be closed
+    assert renderer._backlog.in_process is False  # no Matplotlib drawn in this process
+    assert not [p for p in psutil.Process().children(recursive=True)
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+                and "drawer_process" in " ".join(p.cmdline())]

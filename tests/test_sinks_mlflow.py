@@ -179,6 +179,24 @@ def test_logs_into_the_active_run_and_leaves_it_open(tmp_path, monkeypatch):
     assert image_steps(client, run.info.run_id) == {"roc_curve": [0, 1]}
 
 
+def test_a_refused_param_costs_no_metric(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "epoch_eval.threshold", "0.3")  # an earlier fit's setting
+    sink = MlflowLogs(tracking_uri=uri, run_id=run_id, charts=())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sink.open()
+        for result in epochs("binary", 2):  # threshold 0.5: MLflow refuses the change
+            sink.write(result)
+        sink.close()
+    assert [m.step for m in client.get_metric_history(run_id, "val_f1")] == [0, 1]
+    assert client.get_run(run_id).data.params["epoch_eval.task"] == "binary"
+    refused = [str(w.message) for w in caught if "MLflow refused an item" in str(w.message)]
+    assert len(refused) == 1, [str(w.message) for w in caught]
+
+
 def test_beside_keras_autolog_each_value_is_logged_once_in_its_run(digits, tmp_path,
                                                                     monkeypatch):
     monkeypatch.chdir(tmp_path)  # autolog's run keeps its artifacts in ./mlruns
@@ -347,6 +365,15 @@ def test_a_server_killed_mid_fit_costs_one_warning_and_no_wait(digits, server):
     url, process = server
     sink = MlflowLogs(tracking_uri=url, charts=("roc_curve",), timeout=5)
     killed_at: list[float] = []
+    writes: list[float] = []
+    write = sink.write
+
+    def timed_write(result):
+        started = time.monotonic()
+        write(result)
+        writes.append(time.monotonic() - started)
+
+    sink.write = timed_write  # type: ignore[method-assign]
 
     class KillServer(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -361,6 +388,9 @@ def test_a_server_killed_mid_fit_costs_one_warning_and_no_wait(digits, server):
     took = time.monotonic() - killed_at[0]
     assert len(history.history["val_f1"]) == 6
     assert took < 60, f"fit took {took:.0f} s after the server died"  # MLflow alone: minutes
+    # the training thread never waited for the server: no write of the sink took anything
+    # near its timeout (5 s), let alone MLflow's minutes of retries
+    assert len(writes) == 6 and max(writes) < 2.5, writes
     about_server = [str(w.message) for w in caught if url in str(w.message)]
     assert len(about_server) == 1, about_server
     assert "MlflowLogs stops logging" in about_server[0]

@@ -2,8 +2,9 @@
 holds the training process' GIL.
 
 The drawing thread of `ChartRenderer` sends the child one chart request at a time down a pipe
-and waits for its PNG with the GIL free (`select`), so the training loop runs at full speed
-while the child draws. Each fault is bounded and named:
+and waits for its PNG with the GIL free (`poll`), so the training loop runs at full speed
+while the child draws (the child runs at `NICENESS` and, on Linux, `SCHED_IDLE`, moved to the
+normal policy when a chart waits `PROMOTE_SECONDS`). Each fault is bounded and named:
 
 - every exchange has a deadline (`stall_seconds`): a child that is stopped, stuck or too slow
   is killed, the chart fails with an error that says so, and the next chart starts a new child;
@@ -16,7 +17,8 @@ while the child draws. Each fault is bounded and named:
   less the current directory, and loads `epoch_eval` from the very files the parent runs
   (its charts and the `Evaluation` type only: no SciPy, about 0.45 s of CPU to start);
 - it never outlives its parent: `close` ends it, it ends when its stdin closes (the parent's
-  exit, however it happens), and an `atexit` hook kills any child still running.
+  exit, however it happens), and an `atexit` hook kills any child still running; after
+  `kill` (a renderer that gave up waiting at `close`) the drawer draws nothing more.
 
 The charts follow the training process' Matplotlib settings (`rcParams` changed at run time,
 a style), as they are when the process' first chart is requested.
@@ -95,6 +97,7 @@ class DrawerProcess:
         self._answered = False  # whether the current child has replied once
         self._sent: Evaluation | None = None  # the evaluation the current child holds
         self._notes: list[str] = []
+        self._stopped = False  # `kill` was called: no chart is drawn any more
         _LIVE.add(self)
 
     @property
@@ -108,7 +111,8 @@ class DrawerProcess:
 
         Raises:
             DrawerUnavailable: the child could not start or died before its first reply.
-            RuntimeError: the child died, stalled or was killed while drawing this chart.
+            RuntimeError: the child died, stalled or was killed while drawing this chart, or
+                `kill` stopped this drawer.
             Exception: what `FastCharts.png` raised in the child for this chart (a
                 `ValueError` for an unknown name, ...), re-raised here.
         """
@@ -116,13 +120,15 @@ class DrawerProcess:
         settings = _matplotlib_settings() if not self._answered else None
         payload = pickle.dumps((name, epoch, None if evaluation is self._sent else evaluation,
                                 settings), protocol=pickle.HIGHEST_PROTOCOL)
-        deadline = time.monotonic() + self.stall_seconds
+        # one bound for the whole exchange, and one promotion: a child starved while it still
+        # imports (a request larger than the pipe waits for it) is promoted as one slow to reply
+        clock = _Clock(self.stall_seconds, lambda: _promote(child.pid))
         try:
             assert child.stdin is not None and child.stdout is not None
-            _send(child.stdin, _HEADER.pack(len(payload)) + payload, deadline)
+            _send(child.stdin, _HEADER.pack(len(payload)) + payload, clock)
             self._sent = evaluation
-            reply = _receive(child.stdout, deadline, lambda: self._promote(child))
-        except (OSError, EOFError, TimeoutError) as error:
+            reply = _receive(child.stdout, clock)
+        except Exception as error:  # any failure of the exchange leaves it half done
             self._fail(child, error)
         self._answered = True
         png, failure, notes = pickle.loads(reply)
@@ -152,18 +158,18 @@ class DrawerProcess:
             child.wait(CLOSE_SECONDS)
         except subprocess.TimeoutExpired:
             child.kill()
-            child.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in the kernel
+                child.wait(CLOSE_SECONDS)
         _close_quietly(child.stdout)
 
-    def _promote(self, child: subprocess.Popen[bytes]) -> None:
-        """Move a slow child from `SCHED_IDLE` to the normal policy (it keeps its nice)."""
-        if hasattr(os, "sched_setscheduler"):
-            with contextlib.suppress(OSError):  # not Linux, or not allowed: it stays idle
-                os.sched_setscheduler(child.pid, os.SCHED_OTHER, os.sched_param(0))
-
     def kill(self) -> None:
-        """Kill the child now (from any thread): a `png` waiting on it fails at once. The
-        drawing thread reaps it in `close`."""
+        """Kill the child now and draw nothing more (from any thread: `close` of a renderer
+        that gave up waiting, or the exit of the training process). A `png` waiting on it
+        fails at once, and any later `png` too; the drawing thread reaps it in `close`."""
+        self._stopped = True
+        self._kill_child()
+
+    def _kill_child(self) -> None:
         child = self._child
         if child is not None and child.poll() is None:
             with contextlib.suppress(OSError):  # it ended meanwhile
@@ -175,6 +181,8 @@ class DrawerProcess:
         Raises:
             DrawerUnavailable: no child process can start here.
         """
+        if self._stopped:
+            raise RuntimeError("the chart process was stopped")
         if self._child is not None:
             return self._child
         if os.name != "posix":
@@ -191,6 +199,7 @@ class DrawerProcess:
                 env=environment, close_fds=True, start_new_session=True)
         except OSError as error:
             raise DrawerUnavailable(f"the chart process could not start ({error})") from error
+        _lower_priority(child.pid)  # here, not in the child: no promotion can come before it
         assert child.stdin is not None and child.stdout is not None
         os.set_blocking(child.stdin.fileno(), False)
         os.set_blocking(child.stdout.fileno(), False)
@@ -201,9 +210,15 @@ class DrawerProcess:
         """The child cannot serve this chart: kill and reap it, and raise why."""
         stalled = isinstance(error, TimeoutError)
         answered = self._answered
-        self.kill()
+        self._kill_child()
         self.close()
         code = child.returncode
+        if self._stopped:
+            raise RuntimeError(f"the chart process (pid {child.pid}) was stopped") from None
+        if not isinstance(error, (OSError, EOFError, TimeoutError)):
+            raise RuntimeError(f"the exchange with the chart process (pid {child.pid}) failed "
+                               f"({type(error).__name__}: {error}); it was stopped, and the "
+                               f"next chart starts a new one") from None
         if stalled:
             raise RuntimeError(f"the chart process (pid {child.pid}) answered nothing for "
                                f"{self.stall_seconds:g} s and was stopped") from None
@@ -239,11 +254,46 @@ def _matplotlib_settings() -> dict[str, Any] | None:
     return changed
 
 
-def _send(stream: IO[bytes], data: bytes, deadline: float) -> None:
+class _Clock:
+    """The bounds of one exchange with the child: its deadline, and the moment the child is
+    promoted (once) if the exchange is still going on."""
+
+    def __init__(self, stall_seconds: float, promote: Callable[[], None]) -> None:
+        now = time.monotonic()
+        self.deadline = now + stall_seconds
+        self.promote_at = now + PROMOTE_SECONDS
+        self._promote: Callable[[], None] | None = promote
+
+    def wait(self) -> float:
+        """How long the next poll may wait; promotes the child when due.
+
+        Raises:
+            TimeoutError: the deadline has passed.
+        """
+        now = time.monotonic()
+        if now >= self.deadline:
+            raise TimeoutError
+        if self._promote is not None:
+            if now < self.promote_at:
+                return min(self.deadline, self.promote_at) - now
+            promote, self._promote = self._promote, None
+            promote()
+        return self.deadline - now
+
+
+def _ready(fd: int, events: int, seconds: float) -> bool:
+    """Whether `fd` is ready for `events` (or closed at the other end) within `seconds`.
+    `poll`, not `select`: it takes any descriptor number, also beyond 1023."""
+    poller = select.poll()
+    poller.register(fd, events)
+    return bool(poller.poll(math.ceil(seconds * 1000)))
+
+
+def _send(stream: IO[bytes], data: bytes, clock: _Clock) -> None:
     view = memoryview(data)
     while view:
-        if not select.select([], [stream], [], _left(deadline))[1]:
-            continue  # `_left` raises once the deadline passed
+        if not _ready(stream.fileno(), select.POLLOUT, clock.wait()):
+            continue  # `clock.wait` raises once the deadline passed
         try:
             written = os.write(stream.fileno(), view)
         except BlockingIOError:
@@ -251,25 +301,17 @@ def _send(stream: IO[bytes], data: bytes, deadline: float) -> None:
         view = view[written:]
 
 
-def _receive(stream: IO[bytes], deadline: float, promote: Callable[[], None]) -> bytes:
-    """The next reply; `promote()` once if none came for `PROMOTE_SECONDS`."""
-    promote_at = time.monotonic() + PROMOTE_SECONDS
-    (size,) = _HEADER.unpack(_read(stream, _HEADER.size, deadline, promote_at, promote))
-    return _read(stream, size, deadline)
+def _receive(stream: IO[bytes], clock: _Clock) -> bytes:
+    """The next reply."""
+    (size,) = _HEADER.unpack(_read(stream, _HEADER.size, clock))
+    return _read(stream, size, clock)
 
 
-def _read(stream: IO[bytes], size: int, deadline: float, promote_at: float = math.inf,
-          promote: Callable[[], None] | None = None) -> bytes:
+def _read(stream: IO[bytes], size: int, clock: _Clock) -> bytes:
     chunks: list[bytes] = []
     left = size
     while left:
-        wait = _left(deadline)
-        if promote is not None:
-            wait = min(wait, max(promote_at - time.monotonic(), 0.0))
-        if not select.select([stream], [], [], wait)[0]:
-            if promote is not None and time.monotonic() >= promote_at:
-                promote()
-                promote = None
+        if not _ready(stream.fileno(), select.POLLIN, clock.wait()):
             continue
         try:
             chunk = os.read(stream.fileno(), min(left, 1 << 20))
@@ -282,11 +324,25 @@ def _read(stream: IO[bytes], size: int, deadline: float, promote_at: float = mat
     return b"".join(chunks)
 
 
-def _left(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError
-    return left
+def _lower_priority(pid: int) -> None:
+    """Training first: the child at `NICENESS` below this process and, on Linux, under
+    `SCHED_IDLE`, on a core the training does not want right now rather than one it would
+    have to win back (at a mere nice, each of TensorFlow's parallel steps waits for the
+    scheduler to hand it back: a fit 1.5x as long beside a busy loop at nice 19). Set by
+    the parent, which alone promotes it later, so the two cannot cross."""
+    with contextlib.suppress(OSError):  # not allowed: it runs at training's priority
+        niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
+        os.setpriority(os.PRIO_PROCESS, pid, niceness)
+    if hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):  # not Linux, or not allowed: nice alone
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+
+
+def _promote(pid: int) -> None:
+    """Move a slow child from `SCHED_IDLE` to the normal policy (it keeps its nice)."""
+    if hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):  # not Linux, not allowed, or gone: it stays
+            os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
 
 
 def _close_quietly(stream: IO[bytes] | None) -> None:
@@ -327,14 +383,6 @@ def serve(source: IO[bytes] | None = None, sink: IO[bytes] | None = None) -> Non
         source = os.fdopen(os.dup(0), "rb")
         sink = os.fdopen(os.dup(1), "wb")
         os.dup2(2, 1)  # a stray print() must not corrupt the replies
-        with contextlib.suppress(OSError):
-            os.nice(NICENESS)  # training first: the charts may lag by `max_pending` epochs
-        if hasattr(os, "sched_setscheduler"):
-            # a core the training does not want right now, not one it would have to win
-            # back: at a mere nice, each of TensorFlow's parallel steps waits for the
-            # scheduler to hand it back (a fit 1.5x as long beside a busy loop at nice 19)
-            with contextlib.suppress(OSError):
-                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     from epoch_eval.charts.fast import FastCharts
 
     charts = FastCharts()

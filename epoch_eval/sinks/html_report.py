@@ -19,11 +19,10 @@ from epoch_eval.charts.chart_data import chart_data
 from epoch_eval.metrics.result import SCALAR_NAMES, Evaluation
 from epoch_eval.sinks.base import EpochResult, Sink
 from epoch_eval.sinks.html_page import PAGE, SCRIPT, STYLE
+from epoch_eval.sinks.metric_direction import lower_is_better
 
 KERAS_SUFFIX = " (Keras)"
 """Appended to the name of a metric-vs-epoch chart of one of Keras' own logs."""
-_LOWER_IS_BETTER = ("loss", "error", "crossentropy", "hinge", "divergence", "mse", "mae",
-                    "mape", "msle", "roc_auc_error_bound", "churn")
 
 
 class _Point(NamedTuple):
@@ -368,7 +367,7 @@ def _trend_svg(name: str, epochs: Sequence[_Epoch], present: Sequence[_Point],
         best = present[-1]
         label = f"{label_name}: {number(best.value)} at epoch {best.epoch}"
     else:
-        lower = any(word in base for word in _LOWER_IS_BETTER)
+        lower = lower_is_better(base)
         best = present[values.index((min if lower else max)(values))]
         label = f"{label_name}: best {number(best.value)} at epoch {best.epoch}"
     best_x = left + (best.epoch - first) * x_scale

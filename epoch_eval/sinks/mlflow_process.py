@@ -23,6 +23,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import math
 import os
 import select
 import shutil
@@ -75,6 +76,7 @@ class MlflowProcess:
                  timeout: float, cwd: str | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.timeout = timeout
+        self.creates_run = run_id is None  # and ends it, unless it is given up
         self.folder = Path(tempfile.mkdtemp(prefix="epoch_eval_mlflow_"))
         settings = {"tracking_uri": tracking_uri, "run_id": run_id,
                     "experiment_id": experiment_id, "folder": str(self.folder)}
@@ -219,8 +221,10 @@ class MlflowProcess:
                 self._note(f"MLflow refused an item ({error})", key=error.split(":")[0])
 
     def _take_answers(self, wait: float) -> list[dict[str, Any]]:
-        if wait > 0:
-            select.select([self._stdout], [], [], wait)
+        if wait > 0:  # `poll`, not `select`: any descriptor number, also beyond 1023
+            poller = select.poll()
+            poller.register(self._stdout, select.POLLIN)
+            poller.poll(math.ceil(wait * 1000))
         try:
             while chunk := os.read(self._stdout, 65536):
                 self._buffer += chunk
@@ -245,8 +249,10 @@ class MlflowProcess:
         """Kill the child (lock held) and say so once, naming the store."""
         self.given_up = True
         self._kill()
+        left = (" (the run it started is left RUNNING: nothing can reach the store to end it)"
+                if self.creates_run else "")
         self._note(f"the MLflow tracking store {self.tracking_uri} {why}: MlflowLogs stops "
-                   f"logging to run {getattr(self, 'run_id', '?')} for this fit")
+                   f"logging to run {getattr(self, 'run_id', '?')} for this fit{left}")
 
     def _note(self, message: str, *, key: str | None = None) -> None:
         """Keep a warning for the training thread (lock held), once per `key` (the text)."""
@@ -265,7 +271,8 @@ class MlflowProcess:
     def _kill(self) -> None:
         if self._process.poll() is None:
             self._process.kill()
-            self._process.wait(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # stuck in the kernel
+                self._process.wait(timeout=10)
 
     def _stop(self) -> None:
         """Kill the child if it still runs, close the pipes, remove the temporary folder."""

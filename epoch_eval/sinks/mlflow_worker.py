@@ -121,17 +121,31 @@ def _experiment_id(client: Any) -> str:
     return "0"
 
 
+def _log_params(client: Any, run_id: str, params: dict[str, str]) -> None:
+    """Log each param on its own, after the metrics: one MLflow refuses (a value changed
+    since an earlier fit into the same run) costs neither the epoch's metrics nor the other
+    params. Raises the first refusal."""
+    refusal: Exception | None = None
+    for name, text in params.items():
+        try:
+            client.log_param(run_id, name, text)
+        except Exception as error:
+            refusal = refusal or error
+    if refusal is not None:
+        raise refusal
+
+
 def _log(client: Any, run_id: str, message: dict[str, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {"done": message["seq"]}
     try:
         if "metrics" in message:
-            from mlflow.entities import Metric, Param
+            from mlflow.entities import Metric
 
             client.log_batch(
                 run_id,
                 metrics=[Metric(name, value, message["timestamp"], message["step"])
-                         for name, value in message["metrics"].items()],
-                params=[Param(name, text) for name, text in message["params"].items()])
+                         for name, value in message["metrics"].items()])
+            _log_params(client, run_id, message["params"])
         elif "image" in message:
             from PIL import Image
 

@@ -15,10 +15,10 @@ from collections.abc import Mapping, Sequence
 
 from epoch_eval.charts.render import CHART_NAMES, CHART_TITLES, chart_png
 from epoch_eval.metrics.result import SCALAR_NAMES, Evaluation
+from epoch_eval.sinks.metric_direction import lower_is_better
 
 _TABLE = "border-collapse:collapse;margin:0.3em 0;font-size:13px"
 _CELL = "padding:2px 8px;text-align:right;border-bottom:1px solid #ccc"
-_LOW_IS_BETTER = ("loss", "churn", "error")
 
 
 def number(value: float, *, small: bool = False) -> str:
@@ -29,11 +29,6 @@ def number(value: float, *, small: bool = False) -> str:
     if small and value != 0 and abs(value) < 1e-3:
         return f"{value:.4e}"
     return f"{value:.4f}"
-
-
-def lower_is_better(name: str) -> bool:
-    """Whether the best epoch of `name` is its lowest (a loss, churn)."""
-    return any(part in name for part in _LOW_IS_BETTER)
 
 
 def values_table(values: Mapping[str, str], *, intervals: Mapping[str, str] | None = None,

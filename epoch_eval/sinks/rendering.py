@@ -322,6 +322,8 @@ def _run(job: _Job, backlog: _Backlog) -> list[str]:
     messages: list[str] = []
     charts = job.charts
     for name in job.names:
+        if backlog.closed:  # `close` gave up on this job (it said so): no more drawing
+            return messages
         if name in charts.pngs:
             continue
         try:
@@ -333,6 +335,8 @@ def _run(job: _Job, backlog: _Backlog) -> list[str]:
         if backlog.drawer is not None:
             messages.extend(backlog.drawer.take_notes())
     pngs = {name: png for name in job.names if (png := charts.pngs.get(name)) is not None}
+    if backlog.closed:  # nor delivery: the sinks may be closed already
+        return messages
     try:
         job.deliver(pngs)
     except Exception as error:  # a sink's failure must not stop the other sinks' charts
