@@ -336,7 +336,10 @@ def measure_in_subprocess(variant: str, epochs: int,
                                    timeout=1200)
         if completed.returncode != 0:
             raise BenchmarkFailure(f"{variant} failed:\n{completed.stderr[-3000:]}")
-        result = json.loads(completed.stdout.strip().splitlines()[-1])
+        lines = completed.stdout.strip().splitlines()
+        if not lines:
+            raise BenchmarkFailure(f"{variant} printed no result:\n{completed.stderr[-3000:]}")
+        result = json.loads(lines[-1])
         problems = check_run(variant, epochs, output, result)
         if problems:
             warnings = [line for line in completed.stderr.splitlines() if "Warning" in line]
