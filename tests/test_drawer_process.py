@@ -243,9 +243,9 @@ def test_the_charts_follow_the_training_process_matplotlib_settings(evaluation):
 @pytest.mark.skipif(not hasattr(os, "sched_getscheduler"), reason="Linux scheduling policies")
 def test_the_process_draws_on_idle_cores_and_is_promoted_when_a_chart_waits(drawer,
                                                                             evaluation):
-    drawer.png("roc_curve", evaluation, 1)
-    pid = drawer.pid
-    assert pid is not None
+    # checked on a fresh child: a first chart drawn on a loaded machine may itself take longer
+    # than PROMOTE_SECONDS, and then the child is rightly promoted already
+    pid = drawer.start().pid
     assert os.sched_getscheduler(pid) == os.SCHED_IDLE
     assert psutil.Process(pid).nice() == drawer_process.NICENESS
     os.kill(pid, signal.SIGSTOP)  # as starved: it answers nothing for a while
